@@ -1,0 +1,233 @@
+"""Comparison helpers for the exercise notebooks' test cells.
+
+Every failed check raises ``AssertionError`` with a message in the student's terms: which call,
+expected against got (shapes, a few values), and a hint at the likely cause. Student code is
+called with warnings silenced (nbgrader scores any stderr as a failure) and with copies of its
+inputs (so an in-place change is caught, not passed on to the next call).
+
+Tolerances live here and only here: ``tolerance(dtype, device)``.
+"""
+import contextlib
+import copy
+import warnings
+
+import numpy as np
+
+# (dtype, device type) -> (rtol, atol). GPUs get looser float32 tolerances: TF32 matmuls and
+# cuDNN's algorithms round differently from the CPU.
+TOLERANCES = {
+    ("float64", "cpu"): (1e-7, 1e-9),
+    ("float64", "cuda"): (1e-7, 1e-9),
+    ("float32", "cpu"): (1e-4, 1e-5),
+    ("float32", "cuda"): (2e-3, 2e-4),
+    ("float16", "cpu"): (1e-2, 1e-3),
+    ("float16", "cuda"): (1e-2, 1e-3),
+    ("bfloat16", "cpu"): (2e-2, 1e-2),
+    ("bfloat16", "cuda"): (2e-2, 1e-2),
+}
+_PRECISION = ["float64", "float32", "float16", "bfloat16"]  # most to least precise
+SHOW = 4  # how many differing values a message shows
+
+
+class NotImplementedYet(AssertionError):
+    """The student's function still raises NotImplementedError."""
+
+
+def tolerance(dtype="float64", device="cpu"):
+    """``(rtol, atol)`` for comparing values of this dtype computed on this device."""
+    name = str(dtype).replace("torch.", "")
+    if name not in _PRECISION:
+        name = "float64"  # integers and others: compare as exactly as float64 allows
+    return TOLERANCES[(name, "cuda" if "cuda" in str(device) else "cpu")]
+
+
+def rng(seed):
+    """A seeded numpy generator: every test draws its inputs from one, so grades repeat."""
+    return np.random.default_rng(seed)
+
+
+# --- calling student code -------------------------------------------------------------------
+
+@contextlib.contextmanager
+def quiet():
+    """Silence warnings while student code runs (nbgrader counts stderr as a failed test)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            yield
+
+
+def call(func, *args, what=None, **kwargs):
+    """Call student code quietly. Its errors become AssertionErrors that say which call failed."""
+    what = what or _call_text(func, args, kwargs)
+    try:
+        with quiet():
+            return func(*args, **kwargs)
+    except NotImplementedError as err:
+        raise NotImplementedYet(f"{_name(func)} is not implemented yet: replace "
+                                f"`raise NotImplementedError()` with your code.") from err
+    except Exception as err:
+        raise AssertionError(f"{what} raised {type(err).__name__}: {err}") from err
+
+
+def call_without_warnings(func, *args, what=None, hint=None, **kwargs):
+    """Call student code and fail if it emits any warning (overflow in np.exp, say)."""
+    what = what or _call_text(func, args, kwargs)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
+        warnings.simplefilter("always")
+        try:
+            result = func(*args, **kwargs)
+        except NotImplementedError as err:
+            raise NotImplementedYet(f"{_name(func)} is not implemented yet.") from err
+        except Exception as err:
+            raise AssertionError(f"{what} raised {type(err).__name__}: {err}") from err
+    if caught:
+        w = caught[0]
+        raise AssertionError(_join(f"{what} warned: {w.category.__name__}: {w.message}.", hint))
+    return result
+
+
+# --- comparing ------------------------------------------------------------------------------
+
+def assert_close(got, expected, what="the result", hint=None, rtol=None, atol=None, device="cpu"):
+    """``got`` must have ``expected``'s shape and values (within the tolerance of its dtype)."""
+    got_a, exp_a = to_numpy(got), to_numpy(expected)
+    if got_a is None:
+        raise AssertionError(_join(f"{what}: expected an array of shape {exp_a.shape}, got "
+                                   f"{_describe_value(got)}. Did you forget a `return`?", hint))
+    if got_a.shape != exp_a.shape:
+        raise AssertionError(_join(f"{what}: expected shape {exp_a.shape}, got shape {got_a.shape}.", hint))
+    if not (np.issubdtype(got_a.dtype, np.number) or got_a.dtype == bool):
+        raise AssertionError(_join(f"{what}: expected numbers, got an array of {got_a.dtype}.", hint))
+    r, a = tolerance(_looser(got, expected), device)
+    rtol = r if rtol is None else rtol
+    atol = a if atol is None else atol
+    got_f, exp_f = got_a.astype(np.float64), exp_a.astype(np.float64)
+    bad = ~np.isclose(got_f, exp_f, rtol=rtol, atol=atol, equal_nan=True)
+    if bad.any():
+        idx = np.argwhere(bad)[:SHOW] if bad.ndim else [()]
+        shown = "; ".join(f"at {_index(i)} expected {exp_f[tuple(i)]:.6g}, got {got_f[tuple(i)]:.6g}"
+                          for i in idx)
+        nonfinite = " Your result has nan or inf values." if not np.isfinite(got_f[bad]).all() else ""
+        raise AssertionError(_join(f"{what}: {int(bad.sum())} of {bad.size} values differ ({shown}).{nonfinite}", hint))
+
+
+def assert_equal(got, expected, what="the result", hint=None):
+    """Exact equality, for shapes, counts, labels and other integers or strings."""
+    if isinstance(expected, (np.ndarray, list)) or hasattr(expected, "shape"):
+        got_a, exp_a = to_numpy(got), to_numpy(expected)
+        if got_a is None or got_a.shape != exp_a.shape or not np.array_equal(got_a, exp_a):
+            raise AssertionError(_join(f"{what}: expected {_describe_value(expected)}, "
+                                       f"got {_describe_value(got)}.", hint))
+    elif got != expected:
+        raise AssertionError(_join(f"{what}: expected {expected!r}, got {got!r}.", hint))
+
+
+def expect(condition, message):
+    """A plain condition with a message that says what went wrong."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def compare(student, reference, cases, what=None, hint=None, **close):
+    """Call ``student`` and ``reference`` on each case (a tuple of arguments, or a dict of keyword
+    arguments) and require the same result. Also fails if the student changes an input in place.
+    A result may be an array or a tuple of arrays."""
+    name = what or _name(student)
+    for case in cases:
+        args, kwargs = (case, {}) if isinstance(case, tuple) else ((), dict(case))
+        text = _call_text(student, args, kwargs, name)
+        with quiet():
+            expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        given = copy.deepcopy((args, kwargs))
+        got = call(student, *given[0], what=text, **given[1])
+        _assert_unchanged(given, (args, kwargs), text)
+        if isinstance(expected, tuple):
+            expect(isinstance(got, (tuple, list)) and len(got) == len(expected),
+                   _join(f"{text}: expected a tuple of {len(expected)} values, got {_describe_value(got)}.", hint))
+            for k, (g, e) in enumerate(zip(got, expected)):
+                assert_close(g, e, what=f"{text}, returned value {k + 1}", hint=hint, **close)
+        else:
+            assert_close(got, expected, what=text, hint=hint, **close)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def to_numpy(x):
+    """numpy view of an array, tensor, list or number; None for anything else."""
+    if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
+        x = x.detach().cpu()
+        if str(x.dtype) == "torch.bfloat16":
+            x = x.float()
+        return x.numpy()
+    if isinstance(x, (np.ndarray, np.generic, int, float, bool, list, tuple)):
+        try:
+            return np.asarray(x)
+        except ValueError:
+            return None
+    return None
+
+
+def _looser(*values):
+    names = []
+    for v in values:
+        dtype = str(getattr(v, "dtype", "float64")).replace("torch.", "")
+        names.append(dtype if dtype in _PRECISION else "float64")
+    return max(names, key=_PRECISION.index)
+
+
+def _assert_unchanged(before, after, text):
+    for b, a in zip(_leaves(before), _leaves(after)):
+        if isinstance(a, np.ndarray) and not np.array_equal(a, b, equal_nan=True):
+            raise AssertionError(f"{text} changed its input array in place. Compute a new array "
+                                 f"(e.g. np.maximum(x, 0)) instead of assigning into x.")
+
+
+def _leaves(obj):
+    if isinstance(obj, (tuple, list)):
+        for o in obj:
+            yield from _leaves(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _leaves(o)
+    else:
+        yield obj
+
+
+def _name(func):
+    return getattr(func, "__name__", "your function")
+
+
+def _describe_value(x):
+    a = to_numpy(x)
+    if a is None:
+        return f"{type(x).__name__} {x!r}"[:80]
+    if a.ndim == 0:
+        return f"{a.item()!r}"
+    return f"an array of shape {a.shape} ({a.dtype})"
+
+
+def _describe_arg(x):
+    a = to_numpy(x) if not callable(x) else None
+    if callable(x):
+        return _name(x)
+    if a is None or a.ndim == 0:
+        return repr(x)
+    if a.size <= 4:
+        return np.array2string(a, precision=3, separator=", ")
+    if np.issubdtype(a.dtype, np.number) and a.size:
+        return f"<array {a.shape}, values in [{a.min():.3g}, {a.max():.3g}]>"
+    return f"<array {a.shape}>"
+
+
+def _call_text(func, args, kwargs, name=None):
+    parts = [_describe_arg(a) for a in args] + [f"{k}={_describe_arg(v)}" for k, v in kwargs.items()]
+    return f"{name or _name(func)}({', '.join(parts)})"
+
+
+def _index(i):
+    return "index " + str(tuple(int(k) for k in i)) if len(i) else "the value"
+
+
+def _join(message, hint):
+    return f"{message}\nHint: {hint}" if hint else message

@@ -1,0 +1,18 @@
+"""Realistic wrong answers, per chapter: each replaces one solution cell and must lose exactly
+that part's points with the intended message. The tests prove it; the demo class uses them."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mistake:
+    part: str      # grade_id of the solution cell it replaces
+    test: str      # grade_id of the test cell that must fail
+    what: str      # the mistake, in a few words
+    code: str      # the student's whole solution cell
+    message: str   # text the failing test's message must contain
+
+
+def mistakes_for(slug):
+    from autograder.mistakes import neuron
+
+    return {"01-neuron": neuron.MISTAKES}.get(slug, [])

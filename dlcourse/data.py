@@ -1,0 +1,127 @@
+"""Datasets for the course. Nothing is downloaded: every set is generated from a seed or ships
+inside an installed package (scikit-learn's 8x8 digits).
+
+Every 2D generator returns ``(X, y)`` as numpy arrays: ``X`` of shape ``(n, 2)`` (float64) and
+``y`` of shape ``(n,)`` (int64 class labels; for ``swiss_roll`` the float position along the
+roll). ``to_torch`` moves any of them to a torch device.
+"""
+import numpy as np
+
+DIGITS_TEST_SIZE = 360  # 20% of scikit-learn's 1797 digits
+DIGITS_SPLIT_SEED = 0
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _split(n, k):
+    """Sizes of k classes that add up to n, as equal as possible."""
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def blobs(n=200, centers=2, spread=0.6, seed=0):
+    """Gaussian blobs around ``centers`` points on a circle of radius 2 (linearly separable for 2)."""
+    rng = _rng(seed)
+    angles = 2 * np.pi * np.arange(centers) / centers
+    means = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    y = np.concatenate([np.full(m, c) for c, m in enumerate(_split(n, centers))])
+    X = means[y] + spread * rng.standard_normal((n, 2))
+    return X, y.astype(np.int64)
+
+
+def moons(n=200, noise=0.1, seed=0):
+    """Two interleaving half circles."""
+    rng = _rng(seed)
+    n0, n1 = _split(n, 2)
+    t0 = np.pi * rng.random(n0)
+    t1 = np.pi * rng.random(n1)
+    upper = np.stack([np.cos(t0), np.sin(t0)], axis=1)
+    lower = np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1)
+    X = np.concatenate([upper, lower]) + noise * rng.standard_normal((n, 2))
+    y = np.concatenate([np.zeros(n0), np.ones(n1)]).astype(np.int64)
+    return X, y
+
+
+def circles(n=200, noise=0.05, factor=0.5, seed=0):
+    """A small circle (class 1) inside a large one (class 0)."""
+    rng = _rng(seed)
+    n0, n1 = _split(n, 2)
+    t = 2 * np.pi * rng.random(n)
+    radius = np.concatenate([np.ones(n0), np.full(n1, factor)])
+    X = radius[:, None] * np.stack([np.cos(t), np.sin(t)], axis=1)
+    X += noise * rng.standard_normal((n, 2))
+    y = np.concatenate([np.zeros(n0), np.ones(n1)]).astype(np.int64)
+    return X, y
+
+
+def spirals(n=300, classes=2, turns=1.5, noise=0.2, seed=0):
+    """``classes`` interleaved spiral arms, each turning ``turns`` times around the origin."""
+    rng = _rng(seed)
+    Xs, ys = [], []
+    for c, m in enumerate(_split(n, classes)):
+        r = rng.random(m) * 0.9 + 0.1
+        theta = 2 * np.pi * (turns * r + c / classes)
+        arm = 4 * r[:, None] * np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        Xs.append(arm + noise * rng.standard_normal((m, 2)))
+        ys.append(np.full(m, c))
+    return np.concatenate(Xs), np.concatenate(ys).astype(np.int64)
+
+
+def xor(n=200, noise=0.15, seed=0):
+    """Four clusters at (+-1, +-1); the label is 1 where exactly one coordinate is positive."""
+    rng = _rng(seed)
+    corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=float)
+    idx = np.concatenate([np.full(m, c) for c, m in enumerate(_split(n, 4))])
+    X = corners[idx] + noise * rng.standard_normal((n, 2))
+    y = np.array([0, 1, 1, 0])[idx].astype(np.int64)
+    return X, y
+
+
+def swiss_roll(n=1000, noise=0.05, seed=0):
+    """A 2D swiss roll: points along a spiral sheet. ``y`` is the position along it, in [0, 1]."""
+    rng = _rng(seed)
+    t = rng.random(n)
+    theta = 1.5 * np.pi * (1 + 2 * t)
+    X = np.stack([theta * np.cos(theta), theta * np.sin(theta)], axis=1) / 5.0
+    return X + noise * rng.standard_normal((n, 2)), t
+
+
+def digits(split="train", flat=True):
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, labels 0-9), scaled to [0, 1].
+
+    The split is fixed: a stratified split with ``DIGITS_TEST_SIZE`` = 360 test images and seed
+    ``DIGITS_SPLIT_SEED`` = 0, so ``split="train"`` is always the same 1,437 images.
+    ``flat=True`` gives ``X`` of shape ``(n, 64)``, else ``(n, 8, 8)``.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split={split!r}: use 'train', 'test' or 'all'.")
+    bunch = load_digits()
+    X = bunch.images.astype(np.float64) / 16.0
+    y = bunch.target.astype(np.int64)
+    if split != "all":
+        parts = train_test_split(X, y, test_size=DIGITS_TEST_SIZE, stratify=y,
+                                 random_state=DIGITS_SPLIT_SEED)
+        X, y = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
+    return (X.reshape(len(X), -1) if flat else X), y
+
+
+def to_torch(*arrays, device=None):
+    """numpy arrays -> torch tensors on ``device`` (default: ``dlcourse.device()``).
+
+    Floating arrays become float32, integer arrays int64. Returns one tensor for one array.
+    """
+    import torch
+
+    from dlcourse.runtime import device as default_device
+
+    dev = device if device is not None else default_device()
+    out = []
+    for a in arrays:
+        a = np.asarray(a)
+        dtype = torch.float32 if np.issubdtype(a.dtype, np.floating) else torch.int64
+        out.append(torch.as_tensor(a, dtype=dtype, device=dev))
+    return out[0] if len(out) == 1 else tuple(out)
