@@ -1,0 +1,87 @@
+"""The instructor's command line: ``python -m autograder {release,grade,report,demo}``."""
+import argparse
+import sys
+from pathlib import Path
+
+DEMO_DIR = Path(".build/demo")
+
+
+def cmd_release(args):
+    from autograder.release import chapter_slugs, release
+
+    for path in release(args.slugs or chapter_slugs()):
+        print(f"released {path}")
+
+
+def cmd_grade(args):
+    from autograder.grading import Limits, grade, summary_table
+
+    limits = Limits(cell_timeout=args.cell_timeout, time_limit=args.time_limit,
+                    memory_gb=args.memory_limit, device=args.device)
+    results = grade(args.submissions, args.assignment, args.out, workers=args.workers, limits=limits)
+    print(summary_table(results))
+    print(f"\ngrades: {Path(args.out) / 'grades.csv'}\nfeedback: {Path(args.out) / 'feedback'}/<student>/")
+    return 0
+
+
+def cmd_report(args):
+    from autograder.report import report
+
+    print(report(Path(args.folder) / "grades.csv"))
+
+
+def cmd_demo(args):
+    from autograder import demo
+    from autograder.grading import Limits, grade, summary_table
+    from autograder.report import report
+
+    for slug in args.slugs or demo.slugs():
+        folder = demo.write_demo_class(slug, Path(args.out) / slug / "submissions")
+        print(f"\n== {slug}: demo class in {folder}")
+        results = grade(folder, slug, Path(args.out) / slug / "graded", workers=args.workers,
+                        limits=Limits(device=args.device))
+        print(summary_table(results))
+        print()
+        print(report(Path(args.out) / slug / "graded" / "grades.csv"))
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("release", help="generate exercises/ from solutions/ (nbgrader generate_assignment)")
+    r.add_argument("slugs", nargs="*", help="chapters to release, e.g. 01-neuron (default: all)")
+    r.set_defaults(run=cmd_release)
+
+    g = sub.add_parser("grade", help="autograde a folder (or LMS zip) of submissions")
+    g.add_argument("submissions", help="folder of <student_id>/<SLUG>.ipynb, or a zip exported by an LMS")
+    g.add_argument("--assignment", required=True, help="the chapter slug, e.g. 01-neuron")
+    g.add_argument("--out", default="graded", help="where grades.csv and feedback/ go (default: graded)")
+    g.add_argument("--workers", type=int, default=1, help="students graded at once (default: 1)")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="device for the student's code and the reference (default: auto)")
+    g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default: 120)")
+    g.add_argument("--time-limit", type=float, default=600, help="seconds per notebook (default: 600)")
+    g.add_argument("--memory-limit", type=float, default=6.0, help="GiB per notebook (default: 6; 0: none)")
+    g.set_defaults(run=cmd_grade)
+
+    rp = sub.add_parser("report", help="score distribution and per-part failure rates of a graded folder")
+    rp.add_argument("folder", help="the --out folder of a grade run (holds grades.csv)")
+    rp.set_defaults(run=cmd_report)
+
+    d = sub.add_parser("demo", help="generate and grade a demo class for every released chapter")
+    d.add_argument("slugs", nargs="*", help="chapters (default: all released)")
+    d.add_argument("--out", default=str(DEMO_DIR), help=f"output folder (default: {DEMO_DIR})")
+    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    d.set_defaults(run=cmd_demo)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    return args.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
