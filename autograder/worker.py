@@ -51,7 +51,7 @@ def _problems(path, parts):
             if "DeadKernel" in text or "Kernel died" in text:
                 problems.append("kernel-died: the kernel stopped (the code exited or crashed)")
             if is_test(cell):
-                messages[grade_id(cell)] = f"{out.get('ename')}: {out.get('evalue', '')}".splitlines()[0][:300]
+                messages[grade_id(cell)] = f"{out.get('ename')}: {out.get('evalue', '')}"[:600]
         if is_test(cell):
             present.add(grade_id(cell))
     missing = [p for p in parts if p not in present and parts[p][1] > 0 and p.startswith("test")]

@@ -1,0 +1,115 @@
+"""autograder.checks: every helper must fail on a wrong answer, with a message that helps."""
+import numpy as np
+import pytest
+import torch
+
+from autograder import checks
+
+
+def test_tolerances_come_from_one_table_and_gpu_float32_is_looser():
+    assert checks.tolerance("float64") == checks.TOLERANCES[("float64", "cpu")]
+    assert checks.tolerance(torch.float32, "cuda:0") > checks.tolerance(torch.float32, "cpu")
+    assert checks.tolerance("int64") == checks.tolerance("float64")
+
+
+def test_assert_close_accepts_equal_values_and_lists():
+    checks.assert_close(np.array([1.0, 2.0]), [1.0, 2.0 + 1e-12])
+    checks.assert_close(torch.tensor([0.5]), np.array([0.5]))
+
+
+def test_assert_close_reports_shape_mismatch():
+    with pytest.raises(AssertionError, match=r"f\(x\): expected shape \(3,\), got shape \(3, 1\)"):
+        checks.assert_close(np.zeros((3, 1)), np.zeros(3), what="f(x)")
+
+
+def test_assert_close_reports_values_and_hint():
+    with pytest.raises(AssertionError) as err:
+        checks.assert_close(np.array([1.0, 5.0]), np.array([1.0, 2.0]), what="g(x)", hint="look at the bias")
+    text = str(err.value)
+    assert "1 of 2 values differ" in text and "at index (1,) expected 2, got 5" in text
+    assert text.endswith("Hint: look at the bias")
+
+
+def test_assert_close_points_out_nan():
+    with pytest.raises(AssertionError, match="nan or inf"):
+        checks.assert_close(np.array([np.nan]), np.array([1.0]))
+
+
+def test_assert_close_catches_a_missing_return():
+    with pytest.raises(AssertionError, match="forget a `return`"):
+        checks.assert_close(None, np.zeros(2))
+
+
+def test_float32_results_get_the_float32_tolerance():
+    checks.assert_close(np.float32(1.0) + np.float32(1e-6), 1.0)  # fine in float32
+    with pytest.raises(AssertionError):
+        checks.assert_close(1.0 + 1e-6, 1.0)  # not in float64
+
+
+def test_assert_equal_on_shapes_and_arrays():
+    checks.assert_equal((2,), (2,))
+    with pytest.raises(AssertionError, match=r"expected \(2,\), got \(3,\)"):
+        checks.assert_equal((3,), (2,), what="shape")
+    with pytest.raises(AssertionError, match="expected an array of shape"):
+        checks.assert_equal(np.array([1, 2]), np.array([1, 3]))
+
+
+def test_call_turns_not_implemented_into_a_clear_message():
+    def relu(x):
+        raise NotImplementedError()
+
+    with pytest.raises(checks.NotImplementedYet, match="relu is not implemented yet"):
+        checks.call(relu, np.zeros(2))
+
+
+def test_call_names_the_failing_call():
+    def f(x):
+        return x @ np.ones(5)
+
+    with pytest.raises(AssertionError, match=r"f\(\[0\., 0\.\]\) raised ValueError"):
+        checks.call(f, np.zeros(2))
+
+
+def test_call_silences_warnings(recwarn):
+    checks.call(lambda x: np.exp(x), np.array([1000.0]))
+    assert len(recwarn) == 0
+
+
+def test_call_without_warnings_fails_on_overflow():
+    with pytest.raises(AssertionError, match="overflow encountered in exp.*\nHint: stable"):
+        checks.call_without_warnings(lambda x: 1 / (1 + np.exp(-x)), np.array([-1000.0]), hint="stable")
+    checks.call_without_warnings(lambda x: np.exp(-np.abs(x)), np.array([-1000.0]))  # underflow is fine
+
+
+def test_compare_accepts_a_different_correct_implementation():
+    loop = lambda x: np.array([max(v, 0.0) for v in x])  # noqa: E731
+    checks.compare(loop, lambda x: np.maximum(x, 0), [(np.array([-1.0, 2.0]),), (np.zeros(3),)])
+
+
+def test_compare_catches_in_place_changes():
+    def inplace(x):
+        x[x < 0] = 0
+        return x
+
+    with pytest.raises(AssertionError, match="changed its input array in place"):
+        checks.compare(inplace, lambda x: np.maximum(x, 0), [(np.array([-1.0, 2.0]),)])
+
+
+def test_compare_checks_tuples_element_by_element_and_kwargs():
+    ref = lambda z, axis=-1: (z.sum(axis=axis), z.max(axis=axis))  # noqa: E731
+    wrong = lambda z, axis=-1: (z.sum(), z.max(axis=axis))  # noqa: E731
+    checks.compare(ref, ref, [dict(z=np.ones((2, 3)), axis=0)])
+    with pytest.raises(AssertionError, match="returned value 1: expected shape"):
+        checks.compare(wrong, ref, [dict(z=np.ones((2, 3)), axis=0)])
+    with pytest.raises(AssertionError, match="expected a tuple of 2 values"):
+        checks.compare(lambda z, axis=-1: z, ref, [(np.ones(2),)])
+
+
+def test_expect_raises_its_message():
+    checks.expect(True, "unused")
+    with pytest.raises(AssertionError, match="^only 90%$"):
+        checks.expect(False, "only 90%")
+
+
+def test_rng_is_seeded():
+    assert checks.rng(3).random() == checks.rng(3).random()

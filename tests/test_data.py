@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+from dlcourse import data
+
+GENERATORS = [data.blobs, data.moons, data.circles, data.spirals, data.xor]
+
+
+@pytest.mark.parametrize("make", GENERATORS, ids=lambda f: f.__name__)
+def test_2d_sets_have_the_documented_shapes_and_balanced_labels(make):
+    X, y = make(n=101, seed=3)
+    assert X.shape == (101, 2) and X.dtype == np.float64
+    assert y.shape == (101,) and y.dtype == np.int64
+    counts = np.bincount(y)
+    assert counts.max() - counts.min() <= 1
+
+
+@pytest.mark.parametrize("make", GENERATORS + [data.swiss_roll], ids=lambda f: f.__name__)
+def test_generators_repeat_with_a_seed_and_change_without(make):
+    a, b, c = make(seed=1), make(seed=1), make(seed=2)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_xor_labels_follow_the_quadrants():
+    X, y = data.xor(n=400, noise=0.05, seed=0)
+    assert np.array_equal(y, (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(int))
+
+
+def test_circles_put_class_one_inside():
+    X, y = data.circles(n=400, noise=0.0, seed=0)
+    r = np.linalg.norm(X, axis=1)
+    assert np.allclose(r[y == 0], 1.0) and np.allclose(r[y == 1], 0.5)
+
+
+def test_spirals_support_several_classes():
+    X, y = data.spirals(n=300, classes=3, seed=0)
+    assert set(np.unique(y)) == {0, 1, 2}
+
+
+def test_swiss_roll_position_is_in_unit_interval():
+    X, t = data.swiss_roll(n=500, seed=0)
+    assert X.shape == (500, 2) and t.min() >= 0 and t.max() <= 1
+
+
+def test_digits_split_is_fixed_disjoint_and_stratified():
+    Xtr, ytr = data.digits("train")
+    Xte, yte = data.digits("test")
+    assert Xtr.shape == (1437, 64) and Xte.shape == (360, 64)
+    assert 0.0 <= Xtr.min() and Xtr.max() <= 1.0
+    assert np.array_equal(data.digits("train")[0], Xtr)  # same split every time
+    train_rows = {row.tobytes() for row in Xtr}
+    assert not any(row.tobytes() in train_rows for row in Xte)
+    assert np.all(np.bincount(yte) >= 35)
+    images, _ = data.digits("test", flat=False)
+    assert images.shape == (360, 8, 8)
+
+
+def test_digits_rejects_unknown_split():
+    with pytest.raises(ValueError, match="use 'train', 'test' or 'all'"):
+        data.digits("validation")
+
+
+def test_to_torch_gives_float32_features_and_int64_labels():
+    X, y = data.moons(n=10)
+    Xt, yt = data.to_torch(X, y, device="cpu")
+    assert Xt.dtype == torch.float32 and yt.dtype == torch.int64 and Xt.device.type == "cpu"
+    assert torch.allclose(Xt, torch.tensor(X, dtype=torch.float32))
+    assert data.to_torch(X, device="cpu").shape == (10, 2)

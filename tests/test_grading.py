@@ -1,0 +1,127 @@
+"""Grading a class: broken submissions get a clear status and never cost another student a grade."""
+import csv
+import shutil
+import zipfile
+
+import nbformat
+import pytest
+
+from autograder import submissions
+from autograder.__main__ import main
+from autograder.grading import Limits, grade
+
+SLUG = "01-neuron"
+pytestmark = pytest.mark.slow
+
+
+def _answers(**overrides):
+    answers = {part: submissions.REFERENCE for part in submissions.reference_answers(SLUG)}
+    answers.update(overrides)
+    return answers
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """A class where all but two students broke something."""
+    folder = tmp_path_factory.mktemp("class")
+    write = lambda student, nb: submissions.write(nb, folder / student / f"{SLUG}.ipynb")  # noqa: E731
+    write("a-complete", submissions.complete(SLUG))
+    write("b-blank", submissions.make_submission(SLUG))
+    write("c-loops", submissions.make_submission(SLUG, _answers(relu="def relu(x):\n    while True:\n        pass")))
+    write("d-exits", submissions.make_submission(SLUG, _answers(tanh="import os\nos._exit(1)")))
+    write("e-deleted", submissions.make_submission(SLUG, _answers(), drop_tests=["test_softmax"]))
+    write("f-memory", submissions.make_submission(SLUG, _answers(relu="big = np.ones((40000, 40000))")))
+    (folder / "g-notjson").mkdir()
+    (folder / "g-notjson" / f"{SLUG}.ipynb").write_text("{ not json")
+    (folder / "h-nothing").mkdir()
+    return folder
+
+
+def graded(folder, out):
+    results = grade(folder, SLUG, out, workers=2, limits=Limits(cell_timeout=5, time_limit=120, memory_gb=3),
+                    progress=False)
+    return {r.student_id: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def results(batch, tmp_path_factory):
+    out = tmp_path_factory.mktemp("graded")
+    return graded(batch, out), out
+
+
+def test_good_submissions_are_graded_correctly_beside_broken_ones(results):
+    r, _ = results
+    assert (r["a-complete"].status, r["a-complete"].score, r["a-complete"].max_score) == ("graded", 30, 30)
+    assert (r["b-blank"].status, r["b-blank"].score) == ("graded", 0)
+    assert "not implemented yet" in r["b-blank"].messages["test_relu"]
+
+
+def test_infinite_loop_is_interrupted_and_the_rest_graded(results):
+    r = results[0]["c-loops"]
+    assert r.status == "timeout" and "time limit" in r.message
+    assert r.parts["test_relu"] == 0 and r.score == 28
+
+
+def test_kernel_exit_is_reported(results):
+    r = results[0]["d-exits"]
+    assert r.status == "kernel-died" and r.score == 0 and "kernel stopped" in r.message
+
+
+def test_deleted_test_cell_scores_zero_for_that_part_only(results):
+    r = results[0]["e-deleted"]
+    assert r.status == "cells-deleted" and "test_softmax" in r.message
+    assert r.parts["test_softmax"] == 0 and r.score == 26
+
+
+def test_memory_hog_fails_only_its_own_part(results):
+    r = results[0]["f-memory"]
+    assert r.parts["test_relu"] == 0 and r.score == 28
+    assert "MemoryError" in r.messages["test_relu"] or "relu" in r.messages["test_relu"]
+
+
+def test_invalid_and_missing_notebooks_get_a_row(results):
+    r = results[0]
+    assert r["g-notjson"].status == "invalid-notebook" and "not a valid notebook" in r["g-notjson"].message
+    assert r["h-nothing"].status == "missing"
+
+
+def test_csv_and_feedback_for_every_student(results, batch):
+    r, out = results
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    assert [row["student_id"] for row in rows] == sorted(p.name for p in batch.iterdir())
+    assert list(rows[0])[:5] == ["student_id", "assignment", "score", "max_score", "test_relu"]
+    complete = next(row for row in rows if row["student_id"] == "a-complete")
+    assert complete["score"] == "30" and complete["test_logistic_regression_fit"] == "6"
+    for student in r:
+        page = (out / "feedback" / student / f"{SLUG}.html").read_text()
+        assert SLUG in page
+    assert "AssertionError" in (out / "feedback" / "b-blank" / f"{SLUG}.html").read_text()
+
+
+def test_regrading_gives_the_same_grades(results, batch):
+    _, out = results
+    before = (out / "grades.csv").read_text()
+    graded(batch, out)
+    assert (out / "grades.csv").read_text() == before
+
+
+def test_lms_zip_with_flat_files_is_accepted(tmp_path):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"zoe_1234_5678_{SLUG}.ipynb", nbformat.writes(submissions.complete(SLUG)))
+    r = graded(archive, tmp_path / "out")
+    assert list(r) == ["zoe"] and r["zoe"].score == 30
+
+
+def test_cli_grade_and_report(batch, tmp_path, capsys):
+    folder = tmp_path / "two"
+    for student in ("a-complete", "b-blank"):
+        shutil.copytree(batch / student, folder / student)
+    assert main(["grade", str(folder), "--assignment", SLUG, "--out", str(tmp_path / "g"), "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "a-complete" in printed and "30/30" in printed and "grades.csv" in printed
+    main(["report", str(tmp_path / "g")])
+    printed = capsys.readouterr().out
+    assert "2 students, mean 15.0/30" in printed and "test_relu" in printed
+    assert (tmp_path / "g" / "scores.png").stat().st_size > 1000
+    assert (tmp_path / "g" / "parts.png").stat().st_size > 1000
