@@ -29,6 +29,7 @@ MODE_ENV = "DLCOURSE_WIDGETS"
 MODES = ("live", "static", "once")
 MAX_FRAMES = 150  # cap on precomputed pictures per widget, so a book page stays small
 FIGURE_DPI = 72
+PALETTE_COLOURS = 96  # a palette PNG of a plot is about a fifth of matplotlib's RGBA PNG
 
 
 def widget_mode():
@@ -111,23 +112,33 @@ class Choice:
 
 
 def to_html(result):
-    """A widget function's result as an HTML fragment: a matplotlib Figure becomes a PNG image
-    (and is closed), an object with ``_repr_html_`` its HTML, a string is taken as HTML."""
+    """A widget function's result as an HTML fragment: a matplotlib Figure becomes a compact
+    palette PNG (and is closed), an object with ``_repr_html_`` its HTML, a string is taken as
+    HTML."""
     from matplotlib.figure import Figure
 
     if isinstance(result, Figure):
-        import matplotlib.pyplot as plt
-
-        buf = io.BytesIO()
-        result.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
-        plt.close(result)
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
-        return f'<img alt="widget output" src="data:image/png;base64,{data}">'
+        return f'<img alt="widget output" src="data:image/png;base64,{_palette_png(result)}">'
     if hasattr(result, "_repr_html_"):
         return result._repr_html_()
     if isinstance(result, str):
         return result
     raise TypeError(f"a widget function must return a matplotlib Figure or HTML, not {type(result).__name__}")
+
+
+def _palette_png(fig):
+    """``fig`` as a base64 palette PNG: the static book stores one picture per grid point, and
+    plots need few colours. Pillow is there: matplotlib writes PNGs with it."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    buf.seek(0)
+    out = io.BytesIO()
+    Image.open(buf).convert("RGB").quantize(PALETTE_COLOURS).save(out, format="png", optimize=True)
+    return base64.b64encode(out.getvalue()).decode("ascii")
 
 
 _STATIC_JS = """(function () {
