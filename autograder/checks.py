@@ -2,13 +2,15 @@
 
 Every failed check raises ``AssertionError`` with a message in the student's terms: which call,
 expected against got (shapes, a few values), and a hint at the likely cause. Student code is
-called with warnings silenced (nbgrader scores any stderr as a failure) and with copies of its
-inputs (so an in-place change is caught, not passed on to the next call).
+called with warnings and stderr silenced (nbgrader scores any stderr in a test cell as a failure,
+and a progress bar writes there), and must leave its input arrays unchanged.
 
 Tolerances live here and only here: ``tolerance(dtype, device)``.
 """
 import contextlib
 import copy
+import io
+import traceback
 import warnings
 
 import numpy as np
@@ -50,37 +52,25 @@ def rng(seed):
 
 @contextlib.contextmanager
 def quiet():
-    """Silence warnings while student code runs (nbgrader counts stderr as a failed test)."""
-    with warnings.catch_warnings():
+    """Silence warnings and stderr while student code runs (nbgrader counts stderr as a failure)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            yield
+        yield
 
 
 def call(func, *args, what=None, **kwargs):
-    """Call student code quietly. Its errors become AssertionErrors that say which call failed."""
-    what = what or _call_text(func, args, kwargs)
-    try:
-        with quiet():
-            return func(*args, **kwargs)
-    except NotImplementedError as err:
-        raise NotImplementedYet(f"{_name(func)} is not implemented yet: replace "
-                                f"`raise NotImplementedError()` with your code.") from err
-    except Exception as err:
-        raise AssertionError(f"{what} raised {type(err).__name__}: {err}") from err
+    """Call student code quietly. Its errors become AssertionErrors that say which call failed,
+    and it fails if it changed one of its input arrays in place."""
+    with quiet():
+        return _call(func, args, kwargs, what)
 
 
 def call_without_warnings(func, *args, what=None, hint=None, **kwargs):
     """Call student code and fail if it emits any warning (overflow in np.exp, say)."""
-    what = what or _call_text(func, args, kwargs)
-    with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"), \
+            contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("always")
-        try:
-            result = func(*args, **kwargs)
-        except NotImplementedError as err:
-            raise NotImplementedYet(f"{_name(func)} is not implemented yet.") from err
-        except Exception as err:
-            raise AssertionError(f"{what} raised {type(err).__name__}: {err}") from err
+        result = _call(func, args, kwargs, what)
     if caught:
         w = caught[0]
         raise AssertionError(_join(f"{what} warned: {w.category.__name__}: {w.message}.", hint))
@@ -139,9 +129,7 @@ def compare(student, reference, cases, what=None, hint=None, **close):
         text = _call_text(student, args, kwargs, name)
         with quiet():
             expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-        given = copy.deepcopy((args, kwargs))
-        got = call(student, *given[0], what=text, **given[1])
-        _assert_unchanged(given, (args, kwargs), text)
+        got = call(student, *copy.deepcopy(args), what=text, **copy.deepcopy(kwargs))
         if isinstance(expected, tuple):
             expect(isinstance(got, (tuple, list)) and len(got) == len(expected),
                    _join(f"{text}: expected a tuple of {len(expected)} values, got {_describe_value(got)}.", hint))
@@ -176,11 +164,32 @@ def _looser(*values):
     return max(names, key=_PRECISION.index)
 
 
-def _assert_unchanged(before, after, text):
-    for b, a in zip(_leaves(before), _leaves(after)):
+def _call(func, args, kwargs, what):
+    what = what or _call_text(func, args, kwargs)
+    before = copy.deepcopy((args, kwargs))
+    try:
+        result = func(*args, **kwargs)
+    except NotImplementedError as err:
+        raise _not_implemented(func, err, what) from err
+    except Exception as err:
+        raise AssertionError(f"{what} raised {type(err).__name__}: {err}") from err
+    for b, a in zip(_leaves(before), _leaves((args, kwargs))):
         if isinstance(a, np.ndarray) and not np.array_equal(a, b, equal_nan=True):
-            raise AssertionError(f"{text} changed its input array in place. Compute a new array "
-                                 f"(e.g. np.maximum(x, 0)) instead of assigning into x.")
+            raise AssertionError(f"{what} changed its input array in place. Your function must leave "
+                                 "its inputs as they were: build a new array (x = x - m, "
+                                 "np.maximum(x, 0)) instead of assigning into the input (x -= m, x[...] = 0).")
+    return result
+
+
+def _not_implemented(func, err, what):
+    """Blame the function that is really unfinished: a student's tanh may call their sigmoid."""
+    frames = traceback.extract_tb(err.__traceback__)
+    raiser = frames[-1].name if frames else _name(func)
+    if raiser in (_name(func), "<module>"):
+        return NotImplementedYet(f"{_name(func)} is not implemented yet: replace "
+                                 "`raise NotImplementedError()` with your code.")
+    return NotImplementedYet(f"{what} calls {raiser}, which is not implemented yet: "
+                             f"finish {raiser} first.")
 
 
 def _leaves(obj):

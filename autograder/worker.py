@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.nbgrader_setup import COURSE_ID, nbgrader_config
-from autograder.notebooks import grade_id, is_test
+from autograder.notebooks import grade_id, is_setup, is_test
 
 
 def grade(root, slug, student, cell_timeout):
@@ -36,7 +36,8 @@ def grade(root, slug, student, cell_timeout):
 
 def _problems(path, parts):
     """What went wrong beyond failed tests: timed-out cells, a dead kernel, deleted test cells,
-    and the first line of every failed test's message."""
+    student code that reaches into the autograder (where the reference solution lives), and the
+    message of every failed test."""
     nb = nbformat.read(path, as_version=4)
     problems, present, messages = [], set(), {}
     for cell in nb.cells:
@@ -54,6 +55,9 @@ def _problems(path, parts):
                 messages[grade_id(cell)] = f"{out.get('ename')}: {out.get('evalue', '')}"[:600]
         if is_test(cell):
             present.add(grade_id(cell))
+        elif not is_setup(cell) and "autograder" in cell.source:
+            problems.append("flagged: the student's own code uses the autograder package (where the "
+                            "reference solution is reachable): check this submission by hand")
     missing = [p for p in parts if p not in present and parts[p][1] > 0 and p.startswith("test")]
     if missing:
         problems.append("cells-deleted: test cells missing from the submission: " + ", ".join(missing))

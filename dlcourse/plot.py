@@ -31,7 +31,14 @@ def decision_boundary(predict, X, y, ax=None, title=None, steps=200, figsize=(4.
     ax.contourf(xx, yy, z, levels=20, cmap="RdBu_r", alpha=0.35)
     if z.min() < 0.5 < z.max():
         ax.contour(xx, yy, z, levels=[0.5], colors="k", linewidths=1.5)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", edgecolors="k", s=18, linewidths=0.5)
+    import matplotlib
+
+    classes = np.unique(y)
+    cmap, norm = matplotlib.colormaps["RdBu_r"], matplotlib.colors.Normalize(classes.min(), classes.max())
+    for c in classes:  # one scatter per class, so the legend says which colour is which
+        ax.scatter(X[y == c, 0], X[y == c, 1], color=cmap(norm(c)), edgecolors="k", s=18,
+                   linewidths=0.5, label=f"class {c}")
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     if title:

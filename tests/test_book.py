@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from browser import launch as browser_launch
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,10 +35,6 @@ BOOK = Path(os.environ.get("DLCOURSE_TEST_BOOK", REPO / "book")).resolve()
 VENV_BIN = Path(sys.executable).parent
 CHAPTER_1 = "chapters/01-neuron"
 BUILD_TIMEOUT_S = 1800
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--no-default-browser-check", "--disable-default-apps",
-                 "--disable-extensions", "--metrics-recording-only", "--mute-audio"]
 
 # Run a command with the loopback interface up: a fresh network namespace (unshare -n) has only
 # `lo`, and it is down; Jupyter kernels talk to the build over 127.0.0.1. Plain ioctls, so it does
@@ -219,15 +217,6 @@ def _parse(text):
 
 # --- in a browser --------------------------------------------------------------------------------
 
-def chromium_path():
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found and Path("/usr/bin/chromium").exists():
-        found = "/usr/bin/chromium"
-    if not found:
-        pytest.fail("Debian's chromium is needed for the browser tests: `make chromium` installs it.")
-    return found
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -252,7 +241,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        b = browser_launch(p)
         try:
             yield b
         finally:

@@ -113,3 +113,35 @@ def test_expect_raises_its_message():
 
 def test_rng_is_seeded():
     assert checks.rng(3).random() == checks.rng(3).random()
+
+
+def test_call_swallows_stderr_so_nbgrader_does_not_zero_the_cell(capfd):
+    import sys
+
+    def noisy(x):
+        print("progress 10%", file=sys.stderr)  # what a progress bar does
+        return x
+
+    checks.call(noisy, np.zeros(1))
+    checks.call_without_warnings(noisy, np.zeros(1))
+    assert capfd.readouterr().err == ""
+
+
+def test_call_catches_in_place_changes_in_visible_tests_too():
+    def clip(p):
+        np.clip(p, 0.1, 0.9, out=p)
+        return p
+
+    with pytest.raises(AssertionError, match="changed its input array in place.*build a new array"):
+        checks.call(clip, np.array([0.0, 1.0]))
+
+
+def test_unfinished_helper_is_blamed_not_the_caller():
+    def sigmoid(x):
+        raise NotImplementedError()
+
+    def tanh(x):
+        return 2 * sigmoid(2 * x) - 1
+
+    with pytest.raises(checks.NotImplementedYet, match=r"tanh\(.*\) calls sigmoid, which is not implemented yet"):
+        checks.call(tanh, np.zeros(2))

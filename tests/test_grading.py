@@ -31,6 +31,8 @@ def batch(tmp_path_factory):
     write("d-exits", submissions.make_submission(SLUG, _answers(tanh="import os\nos._exit(1)")))
     write("e-deleted", submissions.make_submission(SLUG, _answers(), drop_tests=["test_softmax"]))
     write("f-memory", submissions.make_submission(SLUG, _answers(relu="big = np.ones((40000, 40000))")))
+    write("i-calls-reference", submissions.make_submission(SLUG, _answers(
+        relu='from autograder import reference\nrelu = reference("01-neuron", "relu")')))
     (folder / "g-notjson").mkdir()
     (folder / "g-notjson" / f"{SLUG}.ipynb").write_text("{ not json")
     (folder / "h-nothing").mkdir()
@@ -83,6 +85,11 @@ def test_invalid_and_missing_notebooks_get_a_row(results):
     r = results[0]
     assert r["g-notjson"].status == "invalid-notebook" and "not a valid notebook" in r["g-notjson"].message
     assert r["h-nothing"].status == "missing"
+
+
+def test_code_that_calls_the_reference_is_flagged(results):
+    r = results[0]["i-calls-reference"]
+    assert r.status == "flagged" and "check this submission by hand" in r.message
 
 
 def test_csv_and_feedback_for_every_student(results, batch):

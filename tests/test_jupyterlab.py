@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from browser import launch as browser_launch
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,19 +35,6 @@ VENV_BIN = Path(sys.executable).parent
 TOKEN = "dlcourse-test-token"
 SERVER_START_S = 120
 WIDGET_TIMEOUT_MS = 120_000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--no-default-browser-check", "--disable-default-apps",
-                 "--disable-extensions", "--metrics-recording-only", "--mute-audio"]
-
-
-def chromium_path():
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found and Path("/usr/bin/chromium").exists():
-        found = "/usr/bin/chromium"
-    if not found:
-        pytest.fail("Debian's chromium is needed for the browser tests: `make chromium` installs it.")
-    return found
 
 
 def free_port():
@@ -174,7 +163,7 @@ def test_run_all_shows_the_live_neuron_playground(jupyterlab, tmp_path):
         print(f"[{time.strftime('%H:%M:%S')}] {name}")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        browser = browser_launch(p)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             context.route("**/*", route)

@@ -8,7 +8,8 @@ def test_decision_boundary_draws_regions_boundary_and_points():
     fig = plot.decision_boundary(lambda P: 1 / (1 + np.exp(-P[:, 0])), X, y, title="t", steps=50)
     ax = fig.axes[0]
     assert ax.get_title() == "t" and ax.get_xlabel() == "$x_1$"
-    assert len(ax.collections) >= 3  # filled regions, the 0.5 contour, the points
+    assert len(ax.collections) >= 4  # filled regions, the 0.5 contour, one scatter per class
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1"]
 
 
 def test_decision_boundary_skips_the_contour_when_no_point_crosses_one_half():

@@ -33,6 +33,17 @@ def softmax(z, axis=-1):
     e = np.exp(z - np.max(z))
     return e / e.sum()
 ''', "row sums of softmax"),
+    Mistake("softmax", "test_softmax", "ignores the axis argument (always the last axis)", '''
+def softmax(z, axis=-1):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+''', "axis=0"),
+    Mistake("softmax", "test_softmax", "shifts the scores in place (z -= max)", '''
+def softmax(z, axis=-1):
+    z -= z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+''', "changed its input array in place"),
     Mistake("neuron_forward", "test_neuron_forward", "forgets the bias", '''
 def neuron_forward(X, w, b, activation):
     return activation(X @ w)
