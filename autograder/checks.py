@@ -58,11 +58,11 @@ def quiet():
         yield
 
 
-def call(func, *args, what=None, **kwargs):
-    """Call student code quietly. Its errors become AssertionErrors that say which call failed,
-    and it fails if it changed one of its input arrays in place."""
+def call(func, *args, what=None, hint=None, **kwargs):
+    """Call student code quietly. Its errors become AssertionErrors that say which call failed
+    (with ``hint``), and it fails if it changed one of its input arrays in place."""
     with quiet():
-        return _call(func, args, kwargs, what)
+        return _call(func, args, kwargs, what, hint)
 
 
 def call_without_warnings(func, *args, what=None, hint=None, **kwargs):
@@ -70,7 +70,7 @@ def call_without_warnings(func, *args, what=None, hint=None, **kwargs):
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("always")
-        result = _call(func, args, kwargs, what)
+        result = _call(func, args, kwargs, what, hint)
     if caught:
         w = caught[0]
         raise AssertionError(_join(f"{what} warned: {w.category.__name__}: {w.message}.", hint))
@@ -129,7 +129,7 @@ def compare(student, reference, cases, what=None, hint=None, **close):
         text = _call_text(student, args, kwargs, name)
         with quiet():
             expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-        got = call(student, *copy.deepcopy(args), what=text, **copy.deepcopy(kwargs))
+        got = call(student, *copy.deepcopy(args), what=text, hint=hint, **copy.deepcopy(kwargs))
         if isinstance(expected, tuple):
             expect(isinstance(got, (tuple, list)) and len(got) == len(expected),
                    _join(f"{text}: expected a tuple of {len(expected)} values, got {_describe_value(got)}.", hint))
@@ -164,7 +164,7 @@ def _looser(*values):
     return max(names, key=_PRECISION.index)
 
 
-def _call(func, args, kwargs, what):
+def _call(func, args, kwargs, what, hint=None):
     what = what or _call_text(func, args, kwargs)
     before = copy.deepcopy((args, kwargs))
     try:
@@ -172,7 +172,7 @@ def _call(func, args, kwargs, what):
     except NotImplementedError as err:
         raise _not_implemented(func, err, what) from err
     except Exception as err:
-        raise AssertionError(f"{what} raised {type(err).__name__}: {err}") from err
+        raise AssertionError(_join(f"{what} raised {type(err).__name__}: {err}", hint)) from err
     for b, a in zip(_leaves(before), _leaves((args, kwargs))):
         if isinstance(a, np.ndarray) and not np.array_equal(a, b, equal_nan=True):
             raise AssertionError(f"{what} changed its input array in place. Your function must leave "

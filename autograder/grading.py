@@ -6,6 +6,7 @@ wall-clock limit and a memory limit; whatever happens to it, the student gets a 
 status, and the rest of the class is graded.
 """
 import csv
+import dataclasses
 import json
 import os
 import resource
@@ -49,6 +50,7 @@ class Limits:
     time_limit: float = TIME_LIMIT_S
     memory_gb: float = MEMORY_LIMIT_GB
     device: str = "auto"
+    threads: int = 0  # CPU threads per notebook; 0: the cores shared out between the workers
 
 
 def find_submissions(source, slug, work):
@@ -120,7 +122,12 @@ def _check_notebook(notebook):
 
 
 def _run_worker(root, slug, student, limits, result):
-    env = dict(os.environ, DLCOURSE_DEVICE=limits.device, PYTHONUNBUFFERED="1")
+    # Two kernels that each spin up every core's worth of OpenMP threads slow each other down
+    # many times over: each notebook gets its share of the cores.
+    threads = str(limits.threads)
+    env = dict(os.environ, DLCOURSE_DEVICE=limits.device, PYTHONUNBUFFERED="1",
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", threads),
+               MKL_NUM_THREADS=os.environ.get("MKL_NUM_THREADS", threads))
     log = root / "worker.log"
     cmd = [sys.executable, "-m", "autograder.worker", str(root), slug, student, str(limits.cell_timeout)]
     with open(log, "w") as logfile:
@@ -205,6 +212,8 @@ def grade(submissions, slug, out, workers=1, limits=None, progress=True):
     from tqdm.auto import tqdm
 
     limits = limits or Limits()
+    if not limits.threads:
+        limits = dataclasses.replace(limits, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
     out = Path(out)
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)

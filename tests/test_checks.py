@@ -145,3 +145,8 @@ def test_unfinished_helper_is_blamed_not_the_caller():
 
     with pytest.raises(checks.NotImplementedYet, match=r"tanh\(.*\) calls sigmoid, which is not implemented yet"):
         checks.call(tanh, np.zeros(2))
+
+
+def test_call_adds_the_hint_to_an_error():
+    with pytest.raises(AssertionError, match=r"raised ValueError.*\nHint: is W transposed\?"):
+        checks.call(lambda X, W: X @ W.T, np.ones((2, 3)), np.ones((3, 2)), hint="is W transposed?")

@@ -1,0 +1,90 @@
+"""What every chapter's tests check, written once; each tests/chapters/test_NN_slug.py calls these.
+
+A chapter's page executes; its reference solution passes every test cell; its release fails
+every test cell with "not implemented"; every known mistake fails exactly its own part with the
+intended message; and a demo class graded through nbgrader gets exactly the expected points."""
+import csv
+import html
+
+import nbformat
+from nbclient import NotebookClient
+
+from autograder import paths
+from autograder.__main__ import main
+from autograder.demo import demo_class
+from autograder.mistakes import mistakes_for
+from autograder.notebooks import graded_parts
+from autograder.submissions import reference_answers
+from conftest import REPO
+from nbexec import run_test_cells
+
+
+def points(slug):
+    """``{test grade_id: points}`` of a chapter."""
+    return dict(graded_parts(nbformat.read(paths.notebook(paths.solutions_dir(), slug), as_version=4)))
+
+
+def check_size(slug):
+    parts = points(slug)
+    assert 5 <= len(parts) <= 8 and 20 <= sum(parts.values()) <= 40, parts
+
+
+def check_page_executes(slug):
+    page = REPO / "book" / "chapters" / f"{slug}.ipynb"
+    nb = nbformat.read(page, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(page.parent)}}).execute()
+    errors = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+              if out.output_type == "error" or out.get("name") == "stderr"]
+    assert not errors, errors[:1]
+
+
+def check_reference_passes(slug):
+    outcome = run_test_cells(paths.notebook(paths.solutions_dir(), slug))
+    assert set(outcome) == set(points(slug)) and not any(outcome.values()), outcome
+
+
+def check_release_fails(slug):
+    outcome = run_test_cells(paths.notebook(paths.exercises_dir(), slug))
+    assert set(outcome) == set(points(slug))
+    assert all("is not implemented yet" in (msg or "") for msg in outcome.values()), outcome
+
+
+def check_every_part_has_a_mistake(slug):
+    assert {m.test for m in mistakes_for(slug)} == set(points(slug))
+
+
+def check_mistake(slug, mistake):
+    outcome = run_test_cells(paths.notebook(paths.solutions_dir(), slug), replace={mistake.part: mistake.code})
+    failed = {test: msg for test, msg in outcome.items() if msg}
+    assert list(failed) == [mistake.test], failed
+    assert mistake.message in failed[mistake.test]
+
+
+def check_demo_class(slug, out):
+    """Grade the demo class through nbgrader (the CLI) and compare every part's points."""
+    assert main(["demo", slug, "--out", str(out)]) == 0
+    graded = out / slug / "graded"
+    rows = {row["student_id"]: row for row in csv.DictReader(open(graded / "grades.csv"))}
+    assert set(rows) == set(demo_class(slug))
+    parts, answers = points(slug), list(reference_answers(slug))
+    half = set(answers[: len(answers) // 2])  # what the half-done student answered
+    lost = {"ada-complete": set(), "ben-blank": set(parts),
+            "cy-half-done": {t for t in parts if not _tested_parts(slug, t) <= half}}
+    for student in ("dee-two-mistakes", "eli-three-mistakes"):
+        notebook = nbformat.read(out / slug / "submissions" / student / f"{slug}.ipynb", as_version=4)
+        used = [m for m in mistakes_for(slug) if any(c.source == m.code.strip() for c in notebook.cells)]
+        assert len(used) >= 2
+        lost[student] = {m.test for m in used}
+        feedback = (graded / "feedback" / student / f"{slug}.html").read_text()
+        for m in used:
+            assert html.escape(m.message) in feedback or m.message in feedback, (student, m.message)
+    for student, missing in lost.items():
+        expected = {p: 0.0 if p in missing else parts[p] for p in parts}
+        assert {p: float(rows[student][p]) for p in parts} == expected, student
+        assert float(rows[student]["score"]) == sum(expected.values())
+        assert rows[student]["status"] == "graded"
+
+
+def _tested_parts(slug, test):
+    """The solution cells a test cell depends on, read from the known mistakes it catches."""
+    return {m.part for m in mistakes_for(slug) if m.test == test}
