@@ -13,6 +13,6 @@ class Mistake:
 
 
 def mistakes_for(slug):
-    from autograder.mistakes import neuron
+    from autograder.mistakes import layers, neuron
 
-    return {"01-neuron": neuron.MISTAKES}.get(slug, [])
+    return {"01-neuron": neuron.MISTAKES, "02-layers": layers.MISTAKES}.get(slug, [])
