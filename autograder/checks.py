@@ -220,6 +220,8 @@ def _describe_arg(x):
     a = to_numpy(x) if not callable(x) else None
     if callable(x):
         return _name(x)
+    if a is None and isinstance(x, (list, tuple)):  # e.g. a list of (W, b) layers
+        return f"<{type(x).__name__} of {len(x)} items>"
     if a is None or a.ndim == 0:
         return repr(x)
     if a.size <= 4:

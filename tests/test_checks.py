@@ -150,3 +150,10 @@ def test_unfinished_helper_is_blamed_not_the_caller():
 def test_call_adds_the_hint_to_an_error():
     with pytest.raises(AssertionError, match=r"raised ValueError.*\nHint: is W transposed\?"):
         checks.call(lambda X, W: X @ W.T, np.ones((2, 3)), np.ones((3, 2)), hint="is W transposed?")
+
+
+def test_messages_summarise_lists_of_arrays():
+    layers = [(np.ones((30, 30)), np.ones(30)), (np.ones((30, 1)), np.ones(1))]
+    with pytest.raises(AssertionError) as err:
+        checks.compare(lambda X, p: X, lambda X, p: X + 1, [(np.zeros((2, 3)), layers)])
+    assert "<list of 2 items>" in str(err.value) and len(str(err.value)) < 400

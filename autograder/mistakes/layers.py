@@ -27,7 +27,7 @@ def mlp_forward(X, params, activation):
     for W, b in params:
         h = activation(h @ W + b)
     return h
-''', "never after the last layer"),
+''', "after every layer but the last"),
     Mistake("mlp_forward", "test_mlp_forward", "applies the activation to the input before each layer", '''
 def mlp_forward(X, params, activation):
     h = X
@@ -35,6 +35,15 @@ def mlp_forward(X, params, activation):
         h = activation(h) @ W + b
     return h
 ''', "never to the input"),
+    Mistake("mlp_forward", "test_mlp_forward", "hard-codes ReLU instead of using the activation argument", '''
+def mlp_forward(X, params, activation):
+    h = X
+    for i, (W, b) in enumerate(params):
+        h = h @ W + b
+        if i < len(params) - 1:
+            h = np.maximum(h, 0)
+    return h
+''', "2-2-2-1 tanh network"),
     Mistake("count_parameters", "test_count_parameters", "counts the weights but not the biases", '''
 def count_parameters(layer_sizes):
     return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
@@ -43,18 +52,23 @@ def count_parameters(layer_sizes):
 def count_parameters(layer_sizes):
     return sum(layer_sizes) + sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
 ''', "expected 26, got 29"),
-    Mistake("he_init", "test_init", "He scaling with fan_out instead of fan_in", '''
+    Mistake("he_init", "test_he_init", "He scaling with fan_out instead of fan_in", '''
 def he_init(fan_in, fan_out, rng):
     return rng.normal(0.0, np.sqrt(2.0 / fan_out), size=(fan_in, fan_out))
 ''', "he_init(300, 200, rng): the weights' standard deviation"),
-    Mistake("xavier_init", "test_init", "passes the variance where the standard deviation goes", '''
+    Mistake("xavier_init", "test_xavier_init", "passes the variance where the standard deviation goes", '''
 def xavier_init(fan_in, fan_out, rng):
     return rng.normal(0.0, 2.0 / (fan_in + fan_out), size=(fan_in, fan_out))
 ''', "square root of the variance"),
-    Mistake("xavier_init", "test_init", "draws with np.random instead of the given rng", '''
+    Mistake("xavier_init", "test_xavier_init", "draws with np.random instead of the given rng", '''
 def xavier_init(fan_in, fan_out, rng):
     return np.random.randn(fan_in, fan_out) * np.sqrt(2.0 / (fan_in + fan_out))
-''', "draw them with the `rng` argument"),
+''', "with the `rng` argument"),
+    Mistake("xavier_init", "test_xavier_init", "makes a generator of its own with a fixed seed", '''
+def xavier_init(fan_in, fan_out, rng):
+    rng = np.random.default_rng(0)
+    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+''', "another seed other weights"),
     Mistake("collapse_linear", "test_collapse_linear", "multiplies the weights in the wrong order", '''
 def collapse_linear(W1, b1, W2, b2):
     return W2 @ W1, b1 @ W2 + b2
@@ -72,7 +86,7 @@ def xor_network():
 def xor_network():
     return [(np.array([[1.0, 1.0], [1.0, 1.0]]), np.array([0.0, -1.0])),
             (np.array([[0.52], [-1.04]]), np.array([0.0]))]
-''', "within 0.05 of it"),
+''', "50 points near it"),
     Mistake("train_spiral_classifier", "test_train_spiral_classifier", "stacks linear layers with no activation", '''
 def train_spiral_classifier(X, y, device):
     model = nn.Sequential(nn.Linear(2, 64), nn.Linear(64, 64), nn.Linear(64, 2)).to(device)
@@ -81,4 +95,10 @@ def train_spiral_classifier(X, y, device):
 def train_spiral_classifier(X, y, device):
     model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)).to(device)
 ''' + _SPIRAL_TRAINING.format(steps=30), "target: 97%"),
+    Mistake("train_spiral_classifier", "test_train_spiral_classifier", "a ReLU after the last layer", '''
+def train_spiral_classifier(X, y, device):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2),
+                          nn.ReLU()).to(device)
+''' + _SPIRAL_TRAINING.format(steps=1000), "same class for every fresh point"),
 ]

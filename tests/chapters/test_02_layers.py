@@ -1,4 +1,4 @@
-"""Chapter 1 (02-layers): see suite.py for what each check means."""
+"""Chapter 2 (02-layers): see suite.py for what each check means."""
 import pytest
 
 import suite
