@@ -16,6 +16,17 @@ def repo():
     return REPO
 
 
+@pytest.fixture
+def cheap_frames(monkeypatch):
+    """Replace a widget frame's PNG encoding (most of the time a frame takes) by the figure's
+    titles, so a whole static grid draws quickly: every grid point still runs the real drawing
+    code, and each frame still says which settings it was drawn for."""
+    from dlcourse import widgets
+    from widget_checks import figure_summary
+
+    monkeypatch.setattr(widgets, "to_html", lambda fig: "<pre>" + figure_summary(fig) + "</pre>")
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

@@ -1,12 +1,10 @@
 """The widget wrapper: mode choice, the three renderings, and the static grid's cap."""
-import json
-import re
-
 import matplotlib.pyplot as plt
 import pytest
 
 from dlcourse import widgets
 from dlcourse.widgets import Choice, Slider, Widget
+from widget_checks import frames_of
 
 
 def draw(a=1.0, kind="line"):
@@ -18,11 +16,6 @@ def draw(a=1.0, kind="line"):
 def make():
     return Widget(draw, {"a": Slider("slope", -1.0, 1.0, 0.5, value=1.0), "kind": Choice("style", ["line", "dots"])},
                   title="Demo")
-
-
-def frames_of(html):
-    payload = re.search(r'class="dlw-frames">(.*?)</script>', html, re.S).group(1)
-    return json.loads(payload.replace("<\\/", "</"))
 
 
 @pytest.mark.parametrize("env,expected", [({"DLCOURSE_WIDGETS": "static"}, "static"),

@@ -1,13 +1,9 @@
 """The widgets of chapter 2 (dlcourse/widgets/layers.py): every control changes the picture, the
 static and live renderings work, and the pictures mean what the chapter says they mean."""
-import json
-import re
-
 import numpy as np
 import pytest
 
-from dlcourse import widgets
-from dlcourse.widgets import MAX_FRAMES, Widget
+import widget_checks as W
 from dlcourse.widgets import layers as L
 
 # Two values of each control that must give different pictures.
@@ -20,41 +16,14 @@ CASES = [(L.spam_network, SPAM_CHANGES), (L.width_depth_boundary, WIDTH_DEPTH_CH
 IDS = ["spam_network", "width_depth_boundary", "init_spread"]
 
 
-def summary(fig):
-    """A figure's titles, as text: what the cheap frames show instead of a PNG."""
-    return " | ".join([fig.get_suptitle()] + [ax.get_title() for ax in fig.axes])
-
-
-@pytest.fixture
-def cheap_frames(monkeypatch):
-    """Replace the PNG encoding (most of the time a frame takes) by the figure's titles, so the
-    whole static grid can be drawn quickly: every grid point still runs the real drawing code,
-    and each frame still says which settings it was drawn for."""
-    monkeypatch.setattr(widgets, "to_html", lambda fig: "<pre>" + summary(fig) + "</pre>")
-
-
-def frames_of(static_html):
-    payload = re.search(r'<script type="application/json" class="dlw-frames">(.*?)</script>',
-                        static_html, re.S).group(1)
-    return json.loads(payload)
-
-
 @pytest.mark.parametrize("make, changes", CASES, ids=IDS)
 def test_controls_are_the_documented_ones(make, changes):
-    widget = make()
-    assert isinstance(widget, Widget)
-    assert set(widget.controls) == set(changes)
-    for name, (a, b) in changes.items():  # both test values are among the precomputed ones
-        assert a in widget.controls[name].static_values and b in widget.controls[name].static_values
+    W.check_controls(make(), changes)
 
 
 @pytest.mark.parametrize("make, changes", CASES, ids=IDS)
 def test_each_control_changes_the_picture(make, changes):
-    widget = make()
-    for name, (a, b) in changes.items():
-        first, second = widget.render(**{name: a}), widget.render(**{name: b})
-        assert first.startswith("<img") and "base64," in first
-        assert first != second, f"changing {name} from {a!r} to {b!r} did not change the picture"
+    W.check_each_control_changes_the_picture(make(), changes)
 
 
 def spam_frame_matches(frame, params):
@@ -72,56 +41,26 @@ def init_frame_matches(frame, params):
     return frame.startswith(f"<pre>{label} init, {params['activation']}:")
 
 
-def check_static_rendering(widget, matches):
-    sizes = [len(c.static_values) for c in widget.controls.values()]
-    expected = int(np.prod(sizes))
-    assert expected <= MAX_FRAMES
-    html = widget.static_html()
-    data = frames_of(html)
-    assert len(data["frames"]) == expected
-    assert set(data["frames"]) == {",".join(map(str, idx)) for idx, _ in widget.grid()}
-    for name, control in widget.controls.items():
-        assert f'data-name="{name}"' in html, f"the static page has no control for {name}"
-        assert len(data["labels"][name]) == len(control.static_values)
-    # Each precomputed frame was drawn for its own grid point.
-    for idx, params in widget.grid():
-        frame = data["frames"][",".join(map(str, idx))]
-        assert matches(frame, params), f"the frame for {params} shows {frame}"
-    return data
-
-
 def test_static_spam_network_has_one_frame_per_grid_point(cheap_frames):
-    data = check_static_rendering(L.spam_network(), spam_frame_matches)
+    data = W.check_static_rendering(L.spam_network(), spam_frame_matches)
     assert len(data["frames"]) == 27
 
 
 def test_static_init_spread_has_one_frame_per_grid_point(cheap_frames):
-    data = check_static_rendering(L.init_spread(), init_frame_matches)
+    data = W.check_static_rendering(L.init_spread(), init_frame_matches)
     assert len(data["frames"]) == 8
 
 
 @pytest.mark.slow
 def test_static_width_depth_has_one_frame_per_grid_point(cheap_frames):
     """Trains all 24 networks of the grid (about 10 to 20 s on 2 cores)."""
-    data = check_static_rendering(L.width_depth_boundary(), width_depth_frame_matches)
+    data = W.check_static_rendering(L.width_depth_boundary(), width_depth_frame_matches)
     assert len(data["frames"]) == len(L.DATASET_NAMES) * len(L.WIDTHS) * len(L.DEPTHS)
 
 
 @pytest.mark.parametrize("make, changes", CASES, ids=IDS)
 def test_live_rendering_reacts_to_each_control(make, changes):
-    pytest.importorskip("ipywidgets")
-    widget = make()
-    panel = widget.live()
-    output = panel.children[-1]
-    inputs = panel.children[1].children
-    assert len(inputs) == len(widget.controls)
-    by_name = dict(zip(widget.controls, inputs))
-    for name, (a, b) in changes.items():
-        by_name[name].value = a
-        before = output.value
-        by_name[name].value = b
-        assert output.value != before, f"setting {name} to {b!r} did not redraw the live widget"
-        assert output.value == widget.render(**{n: w.value for n, w in by_name.items()})
+    W.check_live_reacts(make(), changes)
 
 
 # --- The spam network ----------------------------------------------------------------------

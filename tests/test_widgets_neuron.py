@@ -1,14 +1,11 @@
 """The widgets of chapter 1 (dlcourse/widgets/neuron.py): every control changes the picture, the
 static and live renderings work, and the pictures mean what the chapter says they mean."""
-import json
-import re
 import warnings
 
 import numpy as np
 import pytest
 
-from dlcourse import widgets
-from dlcourse.widgets import MAX_FRAMES, Widget
+import widget_checks as W
 from dlcourse.widgets import neuron as N
 
 # Two values of each control that must give different pictures.
@@ -20,35 +17,14 @@ CASES = [(N.neuron_playground, PLAYGROUND_CHANGES), (N.spam_detector, SPAM_CHANG
 IDS = ["neuron_playground", "spam_detector"]
 
 
-@pytest.fixture
-def cheap_frames(monkeypatch):
-    """Replace the PNG encoding (most of the time a frame takes) by the figure's titles, so the
-    whole static grid can be drawn quickly: every grid point still runs the real drawing code,
-    and each frame still says which settings it was drawn for."""
-    monkeypatch.setattr(widgets, "to_html",
-                        lambda fig: "<pre>" + " | ".join(ax.get_title() for ax in fig.axes) + "</pre>")
-
-
-def frames_of(static_html):
-    payload = re.search(r'<script type="application/json" class="dlw-frames">(.*?)</script>',
-                        static_html, re.S).group(1)
-    return json.loads(payload)
-
-
 @pytest.mark.parametrize("make, changes", CASES, ids=IDS)
 def test_controls_are_the_documented_ones(make, changes):
-    widget = make()
-    assert isinstance(widget, Widget)
-    assert set(widget.controls) == set(changes)
+    W.check_controls(make(), changes)
 
 
 @pytest.mark.parametrize("make, changes", CASES, ids=IDS)
 def test_each_control_changes_the_picture(make, changes):
-    widget = make()
-    for name, (a, b) in changes.items():
-        first, second = widget.render(**{name: a}), widget.render(**{name: b})
-        assert first.startswith("<img") and "base64," in first
-        assert first != second, f"changing {name} from {a!r} to {b!r} did not change the picture"
+    W.check_each_control_changes_the_picture(make(), changes)
 
 
 def test_every_activation_gives_its_own_picture():
@@ -71,38 +47,12 @@ def spam_frame_matches(frame, params):
 @pytest.mark.parametrize("make, matches", [(N.neuron_playground, playground_frame_matches),
                                            (N.spam_detector, spam_frame_matches)], ids=IDS)
 def test_static_rendering_has_one_frame_per_grid_point(make, matches, cheap_frames):
-    widget = make()
-    sizes = [len(c.static_values) for c in widget.controls.values()]
-    expected = int(np.prod(sizes))
-    assert expected <= MAX_FRAMES
-    html = widget.static_html()
-    data = frames_of(html)
-    assert len(data["frames"]) == expected
-    assert set(data["frames"]) == {",".join(map(str, idx)) for idx, _ in widget.grid()}
-    for name, control in widget.controls.items():
-        assert f'data-name="{name}"' in html, f"the static page has no control for {name}"
-        assert len(data["labels"][name]) == len(control.static_values)
-    # Each precomputed frame was drawn for its own grid point.
-    for idx, params in widget.grid():
-        frame = data["frames"][",".join(map(str, idx))]
-        assert matches(frame, params), f"the frame for {params} shows {frame}"
+    W.check_static_rendering(make(), matches)
 
 
 @pytest.mark.parametrize("make, changes", CASES, ids=IDS)
 def test_live_rendering_reacts_to_each_control(make, changes):
-    pytest.importorskip("ipywidgets")
-    widget = make()
-    panel = widget.live()
-    output = panel.children[-1]
-    inputs = panel.children[1].children
-    assert len(inputs) == len(widget.controls)
-    by_name = dict(zip(widget.controls, inputs))
-    for name, (a, b) in changes.items():
-        by_name[name].value = a
-        before = output.value
-        by_name[name].value = b
-        assert output.value != before, f"setting {name} to {b!r} did not redraw the live widget"
-        assert output.value == widget.render(**{n: w.value for n, w in by_name.items()})
+    W.check_live_reacts(make(), changes)
 
 
 def test_static_grid_keeps_a_solution_of_the_puzzle():
