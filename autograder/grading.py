@@ -56,7 +56,8 @@ class Limits:
 def find_submissions(source, slug, work):
     """``{student_id: notebook path}`` from a folder of ``<student_id>/<slug>.ipynb`` or an LMS
     zip. In a zip, files may sit in ``<student_id>/`` folders or flat, named as LMSs export them
-    (``<student_id>_<anything>.ipynb``: the id is the text before the first underscore)."""
+    (``<student_id>_<anything>.ipynb``: the id is the text before the first underscore). Where a
+    student has several notebooks, the one named after the assignment wins."""
     source = Path(source)
     if source.suffix == ".zip":
         unpacked = work / "unzipped"
@@ -64,18 +65,22 @@ def find_submissions(source, slug, work):
         with zipfile.ZipFile(source) as zf:
             zf.extractall(unpacked)
         source = unpacked
-    found = {}
+    candidates = {folder.name: [] for folder in sorted(source.iterdir()) if folder.is_dir()}
     for nb in sorted(source.rglob("*.ipynb")):
         if ".ipynb_checkpoints" in nb.parts or nb.name.startswith("."):
             continue
-        if nb.parent != source:
-            student = nb.relative_to(source).parts[0]
-        else:
-            student = nb.stem.split("_")[0]
-        found.setdefault(student, nb)
-    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
-        found.setdefault(folder.name, None)  # a student folder without a notebook
-    return found
+        student = nb.relative_to(source).parts[0] if nb.parent != source else nb.stem.split("_")[0]
+        candidates.setdefault(student, []).append(nb)
+    # a student folder without a notebook stays, as None: that student gets a "missing" row
+    return {student: _pick(found, slug) for student, found in candidates.items()}
+
+
+def _pick(notebooks, slug):
+    for matches in (lambda nb: nb.name == f"{slug}.ipynb", lambda nb: slug in nb.name, lambda nb: True):
+        chosen = [nb for nb in notebooks if matches(nb)]
+        if chosen:
+            return chosen[0]
+    return None
 
 
 def prepare_gradebook(slug, work):

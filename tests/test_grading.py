@@ -132,3 +132,17 @@ def test_cli_grade_and_report(batch, tmp_path, capsys):
     assert "2 students, mean 15.0/30" in printed and "test_relu" in printed
     assert (tmp_path / "g" / "scores.png").stat().st_size > 1000
     assert (tmp_path / "g" / "parts.png").stat().st_size > 1000
+
+
+def test_the_notebook_named_after_the_assignment_is_the_one_graded(tmp_path):
+    from autograder.grading import find_submissions
+
+    (tmp_path / "amy").mkdir()
+    for name in ("00-scratch.ipynb", f"{SLUG}.ipynb", "notes.ipynb"):
+        (tmp_path / "amy" / name).write_text("{}")
+    (tmp_path / "bo").mkdir()
+    (tmp_path / "bo" / f"my-{SLUG}-final.ipynb").write_text("{}")
+    (tmp_path / "cy").mkdir()
+    found = find_submissions(tmp_path, SLUG, tmp_path / "work")
+    assert found == {"amy": tmp_path / "amy" / f"{SLUG}.ipynb", "bo": tmp_path / "bo" / f"my-{SLUG}-final.ipynb",
+                     "cy": None}
