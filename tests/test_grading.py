@@ -77,8 +77,9 @@ def test_deleted_test_cell_scores_zero_for_that_part_only(results):
 
 def test_memory_hog_fails_only_its_own_part(results):
     r = results[0]["f-memory"]
-    assert r.parts["test_relu"] == 0 and r.score == 28
-    assert "MemoryError" in r.messages["test_relu"] or "relu" in r.messages["test_relu"]
+    # the 12 GB allocation fails inside the kernel (3 GB limit), which survives: relu is just undefined
+    assert r.status == "graded" and r.parts["test_relu"] == 0 and r.score == 28
+    assert r.messages["test_relu"] == "NameError: name 'relu' is not defined"
 
 
 def test_invalid_and_missing_notebooks_get_a_row(results):
