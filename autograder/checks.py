@@ -27,6 +27,9 @@ TOLERANCES = {
     ("bfloat16", "cpu"): (2e-2, 1e-2),
     ("bfloat16", "cuda"): (2e-2, 1e-2),
 }
+# Finite differences against an exact gradient: central differences with eps = 1e-5 in float64
+# are good to about 1e-10; a one-sided difference is off by about eps = 1e-5, which this catches.
+NUMERICAL_GRADIENT = dict(rtol=1e-6, atol=1e-6)
 _PRECISION = ["float64", "float32", "float16", "bfloat16"]  # most to least precise
 SHOW = 4  # how many differing values a message shows
 
@@ -75,6 +78,24 @@ def call_without_warnings(func, *args, what=None, hint=None, **kwargs):
         w = caught[0]
         raise AssertionError(_join(f"{what} warned: {w.category.__name__}: {w.message}.", hint))
     return result
+
+
+@contextlib.contextmanager
+def forbidden(targets, message):
+    """While student code runs, make each ``(owner, attribute name)`` in ``targets`` raise
+    ``message``: e.g. torch's autograd in a part that asks for hand-written backward code."""
+    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(message)
+
+    for owner, name, _ in saved:
+        setattr(owner, name, refuse)
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
 
 
 # --- comparing ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ class Mistake:
 
 
 def mistakes_for(slug):
-    from autograder.mistakes import layers, neuron
+    from autograder.mistakes import backprop, cnn, layers, neuron
 
-    return {"01-neuron": neuron.MISTAKES, "02-layers": layers.MISTAKES}.get(slug, [])
+    return {"01-neuron": neuron.MISTAKES, "02-layers": layers.MISTAKES,
+            "03-backprop": backprop.MISTAKES, "04-cnn": cnn.MISTAKES}.get(slug, [])

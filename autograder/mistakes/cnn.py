@@ -1,0 +1,4 @@
+"""Chapter 4 (04-cnn): wrong answers students really write."""
+from autograder.mistakes import Mistake
+
+MISTAKES = []
