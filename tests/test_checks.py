@@ -157,3 +157,25 @@ def test_messages_summarise_lists_of_arrays():
     with pytest.raises(AssertionError) as err:
         checks.compare(lambda X, p: X, lambda X, p: X + 1, [(np.zeros((2, 3)), layers)])
     assert "<list of 2 items>" in str(err.value) and len(str(err.value)) < 400
+
+
+def test_forbidden_blocks_autograd_inside_and_restores_it_after():
+    def uses_autograd():
+        x = torch.ones(2, requires_grad=True)
+        (x * x).sum().backward()
+        return x.grad
+
+    with checks.forbidden([(torch.Tensor, "backward")], "write your own backward code"):
+        with pytest.raises(AssertionError, match="raised AssertionError: write your own backward code"):
+            checks.call(uses_autograd, what="train()")
+    assert torch.equal(uses_autograd(), torch.tensor([2.0, 2.0]))
+
+
+def test_numerical_gradient_tolerance_passes_central_and_fails_one_sided_differences():
+    f, x, eps = (lambda v: np.sum(v ** 3)), np.array([0.5, 1.0, -2.0]), 1e-5
+    e = np.eye(3) * eps
+    central = np.array([(f(x + e[k]) - f(x - e[k])) / (2 * eps) for k in range(3)])
+    one_sided = np.array([(f(x + e[k]) - f(x)) / eps for k in range(3)])
+    checks.assert_close(central, 3 * x ** 2, **checks.NUMERICAL_GRADIENT)
+    with pytest.raises(AssertionError):
+        checks.assert_close(one_sided, 3 * x ** 2, **checks.NUMERICAL_GRADIENT)
