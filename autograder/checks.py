@@ -98,6 +98,35 @@ def forbidden(targets, message):
             setattr(owner, name, original)
 
 
+
+def call_without_ops(pattern, message, func, *args, what=None, hint=None, **kwargs):
+    """``call``, failing with ``message`` if ``func`` runs a torch operation whose name matches
+    the regular expression ``pattern``: it sees every route to an operation (``F.conv2d``,
+    ``torch.conv2d``, ``nn.Conv2d``, ``torch.ops.aten...``), as it watches torch's dispatcher."""
+    import re
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    used, refused = [], re.compile(pattern)
+
+    class Refuse(TorchDispatchMode):
+        def __torch_dispatch__(self, op, types, args=(), kwargs=None):
+            if refused.search(op.overloadpacket.__name__):
+                used.append(op.overloadpacket.__name__)
+                raise RuntimeError(f"torch's {used[-1]} is not allowed here")
+            return op(*args, **(kwargs or {}))
+
+    label = what or f"{_name(func)}(...)"
+    try:
+        with Refuse():
+            result = call(func, *args, what=what, hint=hint, **kwargs)
+    except AssertionError:
+        if used:  # the student's code caught nothing: the refusal surfaced as the call's error
+            raise AssertionError(f"{label}: {message}") from None
+        raise
+    expect(not used, f"{label}: {message}")  # the student's code swallowed the refusal
+    return result
+
 # --- comparing ------------------------------------------------------------------------------
 
 def assert_close(got, expected, what="the result", hint=None, rtol=None, atol=None, device="cpu"):

@@ -179,3 +179,31 @@ def test_numerical_gradient_tolerance_passes_central_and_fails_one_sided_differe
     checks.assert_close(central, 3 * x ** 2, **checks.NUMERICAL_GRADIENT)
     with pytest.raises(AssertionError):
         checks.assert_close(one_sided, 3 * x ** 2, **checks.NUMERICAL_GRADIENT)
+
+
+@pytest.mark.parametrize("route", [
+    lambda x, w: torch.nn.functional.conv2d(x, w),
+    lambda x, w: torch.conv2d(x, w),
+    lambda x, w: torch.ops.aten.convolution(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
+], ids=["F.conv2d", "torch.conv2d", "aten.convolution"])
+def test_call_without_ops_refuses_every_route_to_a_forbidden_op(route):
+    x, w = torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3)
+    with pytest.raises(AssertionError, match=r"conv\(\.\.\.\): build it yourself"):
+        checks.call_without_ops(r"conv", "build it yourself", route, x, w, what="conv(...)")
+
+
+def test_call_without_ops_sees_a_refusal_the_student_code_swallowed():
+    def sneaky(x):
+        try:
+            return torch.nn.functional.max_pool2d(x, 2)
+        except Exception:
+            return x[:, :, ::2, ::2]
+
+    with pytest.raises(AssertionError, match=r"pool\(\.\.\.\): write your own"):
+        checks.call_without_ops(r"max_pool", "write your own", sneaky, torch.ones(1, 1, 4, 4), what="pool(...)")
+
+
+def test_call_without_ops_lets_other_ops_through_and_returns_their_result():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    got = checks.call_without_ops(r"conv|max_pool", "no", lambda t: t.unfold(2, 2, 2).unfold(3, 2, 2).amax((-2, -1)), x)
+    assert torch.equal(got, torch.nn.functional.max_pool2d(x, 2))
