@@ -16,6 +16,7 @@ Displaying it (the last expression of a cell, or ``display(widget)``) picks a re
 ``DLCOURSE_WIDGETS=live|static|once`` forces one; ``make book`` sets ``static``.
 """
 import base64
+import contextlib
 import hashlib
 import html
 import io
@@ -109,6 +110,29 @@ class Choice:
                        f"{html.escape(lab)}</option>" for i, lab in enumerate(labels))
         return (f'<label class="dlw-control">{html.escape(self.label)} '
                 f'<select data-name="{name}">{opts}</select></label>'), labels
+
+
+def new_figure(width, height, **kwargs):
+    """A figure for a widget's drawing function, ``width`` x ``height`` inches. A bare Figure,
+    not pyplot's: nothing is registered globally, nothing pops up in a notebook."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), **kwargs)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run torch on one thread, then restore the caller's setting. A widget's networks are far
+    too small to gain from a second thread, and on a busy 2-core machine (a test run beside the
+    book build) torch's threads wait for each other and a 0.5 s training can take a minute."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def to_html(result):

@@ -17,22 +17,14 @@ Each widget is a pure drawing function (``draw_descent``, ``draw_backprop``, ``d
 controls in, a matplotlib Figure out) wrapped in a ``Widget``. No display at import; the only state
 is a cache of optimiser runs, which are deterministic (same controls, same numbers).
 """
-import contextlib
 import functools
 from types import MappingProxyType
 
 import numpy as np
 
-from dlcourse.widgets import Choice, Slider, Widget
+from dlcourse.widgets import Choice, Slider, Widget, new_figure, one_torch_thread
 
 ORANGE, BLUE, GREEN, RED, GREY = "#e66101", "#2166ac", "#1b7837", "#b2182b", "#999999"
-
-
-def _figure(width, height, **kwargs):
-    from matplotlib.figure import Figure
-
-    # A bare Figure (not pyplot): nothing is registered globally, nothing pops up in a notebook.
-    return Figure(figsize=(width, height), **kwargs)
 
 
 def _log_axis(ax, lo_exp, hi_exp, every):
@@ -135,7 +127,7 @@ def draw_descent(lr=0.05, momentum=0.0, start=(2.0, 1.0)):
     result = descend(lr, momentum, tuple(start))
     x0, x1, y0, y1 = GD_BOX
     gx, gy = np.meshgrid(np.linspace(x0, x1, 201), np.linspace(y0, y1, 121))
-    fig = _figure(10.0, 4.0)
+    fig = new_figure(10.0, 4.0)
     gs = fig.add_gridspec(1, 2, width_ratios=[1.75, 1.0], wspace=0.25,
                           left=0.06, right=0.98, bottom=0.14, top=0.84)
     ax, ax_loss = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
@@ -352,7 +344,7 @@ def draw_backprop(example=EXAMPLES["x = (1, 0.5), target y = 1"], step=0):
     label = {v: k for k, v in EXAMPLES.items()}.get(example, f"x = ({example[0]:g}, {example[1]:g}), "
                                                             f"target y = {example[2]:g}")
     info = trace_backprop(example)[step]
-    fig = _figure(11.0, 4.9)
+    fig = new_figure(11.0, 4.9)
     ax = fig.add_axes([0.0, 0.16, 1.0, 0.74])
     ax.set_xlim(-1.1, 15.8)
     ax.set_ylim(-0.1, 4.8)
@@ -457,20 +449,6 @@ def ravine_loss(points, ravine="aligned"):
     return 0.5 * np.einsum("...i,ij,...j->...", P, ravine_hessian(ravine), P)
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run torch on one thread, then restore the caller's setting (see layers.py: on a busy
-    2-core machine, torch's threads wait for each other on tiny problems)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=None)
 def race(lr, steps, ravine="aligned"):
     """Run PyTorch's SGD, SGD with momentum 0.9 and Adam (betas 0.9, 0.999, eps 1e-8) for
@@ -480,7 +458,7 @@ def race(lr, steps, ravine="aligned"):
     Returns a dict optimiser name -> dict ``path`` ((k + 1, 2), read-only), ``losses`` ((k + 1,),
     read-only), ``diverged`` (the loss passed ``DIVERGED_LOSS``; the run stops there). Cached.
     """
-    with _one_torch_thread():
+    with one_torch_thread():
         return _race(float(lr), int(steps), ravine)
 
 
@@ -529,7 +507,7 @@ def draw_race(lr=0.1, steps=100, ravine="aligned"):
     x0, x1, y0, y1 = RACE_BOX
     gx, gy = np.meshgrid(np.linspace(x0, x1, 201), np.linspace(y0, y1, 131))
     Z = ravine_loss(np.stack([gx, gy], axis=-1), ravine)
-    fig = _figure(10.5, 4.2)
+    fig = new_figure(10.5, 4.2)
     gs = fig.add_gridspec(1, 2, width_ratios=[1.45, 1.0], wspace=0.22,
                           left=0.06, right=0.98, bottom=0.13, top=0.85)
     ax, ax_loss = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])

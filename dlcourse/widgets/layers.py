@@ -14,21 +14,13 @@ Each widget is a pure drawing function (``draw_spam_network``, ``draw_width_dept
 at import; the only state is the caches of trained networks and activation statistics, which
 hold the results of deterministic computations (same controls, same numbers).
 """
-import contextlib
 import functools
 
 import numpy as np
 
-from dlcourse.widgets import Choice, Slider, Widget
+from dlcourse.widgets import Choice, Slider, Widget, new_figure, one_torch_thread
 
 RED, BLUE, GREY = "#b2182b", "#2166ac", "#999999"
-
-
-def _figure(width, height, **kwargs):
-    from matplotlib.figure import Figure
-
-    # A bare Figure (not pyplot): nothing is registered globally, nothing pops up in a notebook.
-    return Figure(figsize=(width, height), **kwargs)
 
 
 def _relu(z):
@@ -83,7 +75,7 @@ def draw_spam_network(money=1.0, links=0.0, known=0.0):
     x = np.array([money, links, known], dtype=float)
     h, z, p = spam_forward(money, links, known)
 
-    fig = _figure(8.0, 4.3)
+    fig = new_figure(8.0, 4.3)
     ax = fig.add_axes([0.0, 0.0, 1.0, 0.9])
     ax.set_xlim(-2.7, 9.5)
     ax.set_ylim(-0.4, 4.6)
@@ -207,21 +199,6 @@ def mlp_probability(params, X):
     return _softmax(mlp_forward(params, X))[:, 1]
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run torch on one thread, then restore the caller's setting. These networks are far too
-    small to gain from a second thread, and on a busy 2-core machine (a test run beside the book
-    build) torch's threads wait for each other and a 0.5 s training can take a minute."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=None)
 def train_mlp(name, width, depth, steps=TRAIN_STEPS, seed=0):
     """Train a ReLU network with ``depth`` hidden layers of ``width`` units on ``dataset(name)``.
@@ -236,7 +213,7 @@ def train_mlp(name, width, depth, steps=TRAIN_STEPS, seed=0):
     ``fresh_accuracy`` (on a second sample of the same data set), ``loss`` and ``parameters``.
     Cached: the same arguments give the same (identical) result.
     """
-    with _one_torch_thread():
+    with one_torch_thread():
         return _train_mlp(name, width, depth, steps, seed)
 
 
@@ -299,7 +276,7 @@ def draw_width_depth(dataset_name="spirals", width=8, depth=1):
 
     result = train_mlp(dataset_name, int(width), int(depth))
     X, y = dataset(dataset_name)
-    fig = _figure(5.4, 4.9)
+    fig = new_figure(5.4, 4.9)
     ax = fig.add_subplot(1, 1, 1)
     decision_boundary(lambda P: mlp_probability(result["params"], P), X, y, ax=ax, steps=150,
                       title=width_depth_title(dataset_name, width, depth, result))
@@ -385,7 +362,7 @@ def draw_init_spread(init="xavier", activation="tanh"):
     stats = activation_stats(init, activation)
     layers = np.arange(1, STACK_DEPTH + 1)
 
-    fig = _figure(9.6, 4.2)
+    fig = new_figure(9.6, 4.2)
     gs = fig.add_gridspec(1, 2, width_ratios=[1.0, 1.15], wspace=0.28,
                           left=0.08, right=0.98, bottom=0.3, top=0.84)
     ax, ax_b = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])

@@ -12,7 +12,7 @@ matplotlib Figure out) wrapped in a ``Widget``. No display at import and no glob
 """
 import numpy as np
 
-from dlcourse.widgets import Choice, Slider, Widget
+from dlcourse.widgets import Choice, Slider, Widget, new_figure
 
 # ---------------------------------------------------------------------------------------------
 # Shared pieces
@@ -38,13 +38,6 @@ def activate(z, activation):
     if activation == "relu":
         return np.maximum(z, 0.0)
     raise ValueError(f"unknown activation {activation!r}: use one of {', '.join(ACTIVATION_NAMES)}")
-
-
-def _figure(width, height, **kwargs):
-    from matplotlib.figure import Figure
-
-    # A bare Figure (not pyplot): nothing is registered globally, nothing pops up in a notebook.
-    return Figure(figsize=(width, height), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +110,7 @@ def _output_range(activation, w1, w2, b):
 
 def draw_playground(w1=1.0, w2=1.0, b=0.0, activation="sigmoid", resolution=90):
     """The playground's picture for one setting of the controls (a matplotlib Figure)."""
-    fig = _figure(7.6, 3.4)
+    fig = new_figure(7.6, 3.4)
     gs = fig.add_gridspec(1, 2, width_ratios=[1.15, 1.0], wspace=0.42,
                           left=0.08, right=0.98, bottom=0.15, top=0.85)
     ax, ax_f = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
@@ -234,7 +227,7 @@ def draw_spam(money=1, links=0, known=0, bias=-3.0):
     contributions = SPAM_WEIGHTS * x
     z, p = spam_score(money, links, known, bias)
 
-    fig = _figure(7.2, 3.1)
+    fig = new_figure(7.2, 3.1)
     gs = fig.add_gridspec(1, 2, width_ratios=[3.2, 1.0], wspace=0.45,
                           left=0.27, right=0.97, bottom=0.16, top=0.86)
     ax, ax_p = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
