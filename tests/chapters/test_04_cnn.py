@@ -1,0 +1,52 @@
+"""Chapter 4 (04-cnn): see suite.py for what each check means.
+
+The first chapter graded with torch on the grading device: the reference and every known mistake
+are checked with DLCOURSE_DEVICE=cpu and, on a machine with a GPU, again with cuda, under the
+same tolerance table (autograder/checks.py)."""
+import pytest
+import torch
+
+import suite
+from autograder.mistakes import mistakes_for
+
+SLUG = "04-cnn"
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="needs a GPU"))]
+
+
+@pytest.fixture(params=DEVICES)
+def grading_device(request, monkeypatch):
+    """Run the notebook's cells as the autograder would on this device."""
+    monkeypatch.setenv("DLCOURSE_DEVICE", request.param)
+    return request.param
+
+
+def test_size():
+    suite.check_size(SLUG)
+
+
+@pytest.mark.slow
+def test_book_page_executes_in_a_kernel():
+    suite.check_page_executes(SLUG)
+
+
+def test_reference_solution_passes_every_test(grading_device):
+    suite.check_reference_passes(SLUG)
+
+
+def test_released_notebook_fails_every_test_with_not_implemented():
+    suite.check_release_fails(SLUG)
+
+
+def test_every_part_has_a_known_mistake():
+    suite.check_every_part_has_a_mistake(SLUG)
+
+
+@pytest.mark.parametrize("mistake", mistakes_for(SLUG), ids=lambda m: f"{m.part}: {m.what}")
+def test_mistake_loses_exactly_its_part_with_the_intended_message(mistake, grading_device):
+    suite.check_mistake(SLUG, mistake)
+
+
+@pytest.mark.slow
+def test_demo_class_grades_through_nbgrader_to_the_expected_scores(tmp_path):
+    suite.check_demo_class(SLUG, tmp_path)
