@@ -1,17 +1,19 @@
 """Chapter 4 (04-cnn): wrong answers students really write.
 
-The order matters to the demo class (autograder/demo.py): the first and the last mistakes, and
-the 3rd, 8th and 13th, must each belong to a different part.
+The order matters to the demo class (autograder/demo.py): one student makes the first and the
+last mistakes, another the 3rd, 8th and 13th, and each student's must belong to different parts.
 """
 from autograder.mistakes import Mistake
 
-_CONV_HEAD = '''
-def conv2d_loops(x, w, b, stride=1, padding=0):
+_HEAD = '''
+def {name}(x, w, b, stride=1, padding=0):
     N, C_in, H, W = x.shape
     C_out, _, kH, kW = w.shape
     H_out = (H + 2 * padding - kH) // stride + 1
     W_out = (W + 2 * padding - kW) // stride + 1
 '''
+_CONV_HEAD, _UNFOLD_HEAD = _HEAD.format(name="conv2d_loops"), _HEAD.format(name="conv2d_unfold")
+
 
 def _conv_loops(pad="(padding, padding), (padding, padding)", cols="j * stride:j * stride + kW",
                 kernel="w[co]", bias=" + b[co]"):
@@ -29,14 +31,6 @@ def _conv_loops(pad="(padding, padding), (padding, padding)", cols="j * stride:j
     return out
 '''
 
-
-_UNFOLD_HEAD = '''
-def conv2d_unfold(x, w, b, stride=1, padding=0):
-    N, C_in, H, W = x.shape
-    C_out, _, kH, kW = w.shape
-    H_out = (H + 2 * padding - kH) // stride + 1
-    W_out = (W + 2 * padding - kW) // stride + 1
-'''
 
 _DIGIT_CNN = '''
 class DigitCNN(nn.Module):
