@@ -224,10 +224,12 @@ def _call(func, args, kwargs, what, hint=None):
     except Exception as err:
         raise AssertionError(_join(f"{what} raised {type(err).__name__}: {err}", hint)) from err
     for b, a in zip(_leaves(before), _leaves((args, kwargs))):
-        if isinstance(a, np.ndarray) and not np.array_equal(a, b, equal_nan=True):
+        is_array = isinstance(a, np.ndarray) or hasattr(a, "detach")  # numpy array or torch tensor
+        if is_array and not np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True):
             raise AssertionError(f"{what} changed its input array in place. Your function must leave "
                                  "its inputs as they were: build a new array (x = x - m, "
-                                 "np.maximum(x, 0)) instead of assigning into the input (x -= m, x[...] = 0).")
+                                 "np.maximum(x, 0), F.pad(x, ...)) instead of assigning into the input "
+                                 "(x -= m, x[...] = 0).")
     return result
 
 

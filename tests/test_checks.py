@@ -207,3 +207,13 @@ def test_call_without_ops_lets_other_ops_through_and_returns_their_result():
     x = torch.arange(16.0).reshape(1, 1, 4, 4)
     got = checks.call_without_ops(r"conv|max_pool", "no", lambda t: t.unfold(2, 2, 2).unfold(3, 2, 2).amax((-2, -1)), x)
     assert torch.equal(got, torch.nn.functional.max_pool2d(x, 2))
+
+
+def test_call_refuses_a_function_that_changes_a_tensor_in_place():
+    def relu_in_place(t):
+        t[t < 0] = 0
+        return t
+
+    with pytest.raises(AssertionError, match="changed its input array in place"):
+        checks.call(relu_in_place, torch.tensor([-1.0, 2.0]), what="relu(x)")
+    assert torch.equal(checks.call(torch.relu, torch.tensor([-1.0, 2.0])), torch.tensor([0.0, 2.0]))
