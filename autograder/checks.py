@@ -80,6 +80,41 @@ def call_without_warnings(func, *args, what=None, hint=None, **kwargs):
     return result
 
 
+class _Rule:
+    """A refusal in force while student code runs. Where student code runs in another process
+    (grading), the grader sends the active rules along with each call (``active_rules``)."""
+
+    def __init__(self, kind, message, **wire):
+        self.kind, self.message, self.wire, self.used = kind, message, wire, []
+
+    def to_wire(self):
+        return {"kind": self.kind, "message": self.message, **self.wire}
+
+
+_RULES = []
+
+
+def active_rules(objects=False):
+    """The refusals in force now, as plain data (or as the rule objects, with ``objects``)."""
+    return list(_RULES) if objects else [rule.to_wire() for rule in _RULES]
+
+
+@contextlib.contextmanager
+def _in_force(rule):
+    _RULES.append(rule)
+    try:
+        yield rule
+    finally:
+        _RULES.remove(rule)
+
+
+def _path(owner):
+    """``module:qualified.name`` of a module or class, as the student's kernel can import it."""
+    if isinstance(owner, type):
+        return f"{owner.__module__}:{owner.__qualname__}"
+    return f"{owner.__name__}:"
+
+
 @contextlib.contextmanager
 def forbidden(targets, message):
     """While student code runs, make each ``(owner, attribute name)`` in ``targets`` raise
@@ -92,11 +127,11 @@ def forbidden(targets, message):
     for owner, name, _ in saved:
         setattr(owner, name, refuse)
     try:
-        yield
+        with _in_force(_Rule("attributes", message, targets=[[_path(o), n] for o, n in targets])):
+            yield
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
-
 
 
 def call_without_ops(pattern, message, func, *args, what=None, hint=None, **kwargs):
@@ -107,30 +142,32 @@ def call_without_ops(pattern, message, func, *args, what=None, hint=None, **kwar
 
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    used, refused = [], re.compile(pattern)
+    refused = re.compile(pattern)
+    rule = _Rule("ops", message, pattern=pattern)
 
     class Refuse(TorchDispatchMode):
         def __torch_dispatch__(self, op, types, args=(), kwargs=None):
             if refused.search(op.overloadpacket.__name__):
-                used.append(op.overloadpacket.__name__)
-                raise RuntimeError(f"torch's {used[-1]} is not allowed here")
+                rule.used.append(op.overloadpacket.__name__)
+                raise RuntimeError(f"torch's {rule.used[-1]} is not allowed here")
             return op(*args, **(kwargs or {}))
 
     label = what or f"{_name(func)}(...)"
     try:
-        with Refuse():
+        with Refuse(), _in_force(rule):
             result = call(func, *args, what=what, hint=hint, **kwargs)
     except AssertionError:
-        if used:  # the student's code caught nothing: the refusal surfaced as the call's error
+        if rule.used:  # the student's code caught nothing: the refusal surfaced as the call's error
             raise AssertionError(f"{label}: {message}") from None
         raise
-    expect(not used, f"{label}: {message}")  # the student's code swallowed the refusal
+    expect(not rule.used, f"{label}: {message}")  # the student's code swallowed the refusal
     return result
 
 # --- comparing ------------------------------------------------------------------------------
 
-def assert_close(got, expected, what="the result", hint=None, rtol=None, atol=None, device="cpu"):
-    """``got`` must have ``expected``'s shape and values (within the tolerance of its dtype)."""
+def assert_close(got, expected, what="the result", hint=None, rtol=None, atol=None, device=None):
+    """``got`` must have ``expected``'s shape and values (within the tolerance of its dtype, on
+    the device the values come from: a GPU answer gets the GPU tolerance, whatever ``device`` says)."""
     got_a, exp_a = to_numpy(got), to_numpy(expected)
     if got_a is None:
         raise AssertionError(_join(f"{what}: expected an array of shape {exp_a.shape}, got "
@@ -139,7 +176,7 @@ def assert_close(got, expected, what="the result", hint=None, rtol=None, atol=No
         raise AssertionError(_join(f"{what}: expected shape {exp_a.shape}, got shape {got_a.shape}.", hint))
     if not (np.issubdtype(got_a.dtype, np.number) or got_a.dtype == bool):
         raise AssertionError(_join(f"{what}: expected numbers, got an array of {got_a.dtype}.", hint))
-    r, a = tolerance(_looser(got, expected), device)
+    r, a = tolerance(_looser(got, expected), _device_of(got, expected, device))
     rtol = r if rtol is None else rtol
     atol = a if atol is None else atol
     got_f, exp_f = got_a.astype(np.float64), exp_a.astype(np.float64)
@@ -214,6 +251,16 @@ def _looser(*values):
     return max(names, key=_PRECISION.index)
 
 
+def _device_of(*values):
+    """"cuda" when any value (a tensor, or a device named by the caller) is on a GPU, else "cpu"."""
+    for v in values:
+        named = isinstance(v, str) or type(v).__name__ == "device"
+        place = v.device if hasattr(v, "detach") else v if named else None
+        if place is not None and "cuda" in str(place):
+            return "cuda"
+    return "cpu"
+
+
 def _call(func, args, kwargs, what, hint=None):
     what = what or _call_text(func, args, kwargs)
     before = copy.deepcopy((args, kwargs))
@@ -235,8 +282,9 @@ def _call(func, args, kwargs, what, hint=None):
 
 def _not_implemented(func, err, what):
     """Blame the function that is really unfinished: a student's tanh may call their sigmoid."""
-    frames = traceback.extract_tb(err.__traceback__)
-    raiser = frames[-1].name if frames else _name(func)
+    # an error raised in the student's kernel carries the names of the frames it went through there
+    frames = list(getattr(err, "frames", ())) or [f.name for f in traceback.extract_tb(err.__traceback__)]
+    raiser = frames[-1] if frames else _name(func)
     if raiser in (_name(func), "<module>"):
         return NotImplementedYet(f"{_name(func)} is not implemented yet: replace "
                                  "`raise NotImplementedError()` with your code.")

@@ -1,15 +1,13 @@
-"""``grade``: autograde a whole class in parallel, one isolated worker process per student.
+"""``grade``: autograde a whole class, one student at a time per worker, each in a sandbox.
 
-Each student gets a course directory of their own (their notebook, a copy of the assignment's
-gradebook), so one broken submission can never touch another's result. Each worker runs under a
-wall-clock limit and a memory limit; whatever happens to it, the student gets a row with a clear
-status, and the rest of the class is graded.
+For each student a trusted grader process (``autograder.grader``) runs the tests and decides the
+points, while the student's code runs in a sandboxed kernel it starts. The grader process runs
+under a wall-clock limit; whatever happens to it, the student gets exactly one row with a status
+that says what happened, and the rest of the class is graded.
 """
-import csv
 import dataclasses
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -17,31 +15,17 @@ import sys
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from autograder import paths
+from autograder import chapters, sandbox
 from autograder.nbgrader_setup import CELL_TIMEOUT_S
-from autograder.notebooks import graded_parts
-from autograder.release import generate
+from autograder.outcomes import Problem, Result, Status, write_csv
 
 TIME_LIMIT_S = 600       # per notebook, everything included
-MEMORY_LIMIT_GB = 6.0    # address space of the worker and the student's kernel
-
-
-@dataclass
-class Result:
-    student_id: str
-    assignment: str
-    status: str                                   # graded, timeout, kernel-died, cells-deleted, ...
-    score: float = 0.0
-    max_score: float = 0.0
-    parts: dict = field(default_factory=dict)     # test cell grade_id -> points
-    message: str = ""
-    messages: dict = field(default_factory=dict)  # test cell grade_id -> why it failed
-    seconds: float = 0.0
+MEMORY_LIMIT_GB = 6.0    # the student's whole sandbox
 
 
 @dataclass
@@ -50,7 +34,8 @@ class Limits:
     time_limit: float = TIME_LIMIT_S
     memory_gb: float = MEMORY_LIMIT_GB
     device: str = "auto"
-    threads: int = 0  # CPU threads per notebook; 0: the cores shared out between the workers
+    threads: int = 0         # CPU threads per notebook; 0: the cores shared out between the workers
+    sandboxed: bool = True   # False only with the instructor's --no-sandbox
 
 
 def find_submissions(source, slug, work):
@@ -83,133 +68,71 @@ def _pick(notebooks, slug):
     return None
 
 
-def prepare_gradebook(slug, work):
-    """A gradebook holding ``slug``'s test cells and points, built once per grading run."""
-    template = work / "template"
-    shutil.rmtree(template, ignore_errors=True)
-    template.mkdir(parents=True)
-    (template / "solutions").symlink_to(paths.solutions_dir())
-    generate(slug, template, template / "gradebook.db")
-    return template / "gradebook.db"
-
-
-def grade_one(student, notebook, slug, gradebook, work, out, limits):
-    """Grade one student; never raises. Writes the feedback page and returns a Result."""
+def grade_one(student, notebook, slug, work, out, limits):
+    """Grade one student and write their feedback page. Never raises: any failure of the
+    grading itself becomes that student's ``error`` row."""
     start = time.monotonic()
-    result = Result(student, slug, "graded")
-    result.parts = {name: 0.0 for name, _ in _parts(slug)}
-    result.max_score = sum(points for _, points in _parts(slug))
-    root = work / "students" / student
-    shutil.rmtree(root, ignore_errors=True)
-    problem = _check_notebook(notebook)
-    if problem:
-        result.status, result.message = problem
-    else:
-        target = root / "submitted" / student / slug / f"{slug}.ipynb"
-        target.parent.mkdir(parents=True)
-        shutil.copyfile(notebook, target)
-        (root / "solutions").symlink_to(paths.solutions_dir())
-        shutil.copyfile(gradebook, root / "gradebook.db")
-        _run_worker(root, slug, student, limits, result)
-    _write_feedback(root, slug, student, out, result)
+    try:
+        result, nb = _grade(student, notebook, slug, work, limits)
+    except Exception as err:  # noqa: BLE001 (one student's failure must not stop the class)
+        result, nb = Result(student, slug, sandboxed=limits.sandboxed), None
+        result.record([Problem(Status.ERROR, f"error: grading failed ({type(err).__name__}: {err}); "
+                                             "tell the instructor")])
+    result.max_score = sum(p.points for p in chapters.parts(slug))
     result.seconds = round(time.monotonic() - start, 1)
+    try:
+        _write_feedback(out, slug, result, nb)
+    except Exception as err:  # noqa: BLE001
+        result.record([Problem(Status.ERROR, f"error: the feedback page could not be written ({err})")])
     return result
 
 
-def _check_notebook(notebook):
+def _grade(student, notebook, slug, work, limits):
+    result = Result(student, slug, parts={p.test: 0.0 for p in chapters.parts(slug)}, sandboxed=limits.sandboxed)
     if notebook is None:
-        return "missing", "no notebook found in the student's folder"
+        result.record([Problem(Status.MISSING, "missing: no notebook found in the student's folder")])
+        return result, None
     try:
-        nbformat.validate(nbformat.read(notebook, as_version=4))
-    except Exception as err:  # not JSON, or not a notebook
-        return "invalid-notebook", f"the file is not a valid notebook: {str(err).splitlines()[0][:200]}"
-    return None
-
-
-def _run_worker(root, slug, student, limits, result):
-    # Two kernels that each spin up every core's worth of OpenMP threads slow each other down
-    # many times over: each notebook gets its share of the cores.
-    threads = str(limits.threads)
-    env = dict(os.environ, DLCOURSE_DEVICE=limits.device, PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", threads),
-               MKL_NUM_THREADS=os.environ.get("MKL_NUM_THREADS", threads))
-    log = root / "worker.log"
-    cmd = [sys.executable, "-m", "autograder.worker", str(root), slug, student, str(limits.cell_timeout)]
-    with open(log, "w") as logfile:
-        proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, cwd=root,
-                                start_new_session=True, preexec_fn=_memory_limit(limits.memory_gb))
+        nb = nbformat.read(notebook, as_version=4)
+        nbformat.validate(nb)
+    except Exception as err:  # noqa: BLE001 (not JSON, or not a notebook)
+        first = (str(err).splitlines() or [""])[0][:200]
+        result.record([Problem(Status.INVALID, f"invalid-notebook: the file is not a valid notebook: {first}")])
+        return result, None
+    root = work / "students" / student
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "scratch").mkdir(parents=True)  # the only folder the student's code can write to
+    nbformat.write(nb, root / "submitted.ipynb")
+    job = {"slug": slug, "student_id": student, "notebook": str(root / "submitted.ipynb"),
+           "scratch": str(root / "scratch"), "device": limits.device, "threads": limits.threads,
+           "memory_bytes": int(limits.memory_gb * 1024 ** 3), "cell_timeout": limits.cell_timeout,
+           "sandboxed": limits.sandboxed}
+    (root / "job.json").write_text(json.dumps(job))
+    with open(root / "grader.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "autograder.grader", str(root / "job.json"),
+                                 str(root / "result.json")], stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
         try:
             proc.wait(timeout=limits.time_limit)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            result.status = "time-limit"
-            result.message = f"grading took longer than {limits.time_limit:g} s and was stopped"
-            return
-        finally:
-            _kill_group(proc.pid)  # a kernel left behind by a crash
-    summary = root / "result.json"
-    if proc.returncode != 0 or not summary.exists():
-        tail = log.read_text(errors="replace")[-600:]
-        memory = "MemoryError" in tail or proc.returncode in (-signal.SIGKILL, -signal.SIGSEGV)
-        result.status = "memory-limit" if memory else "error"
-        result.message = (f"grading stopped (exit {proc.returncode}); last output: {tail.strip()[-300:]}")
-        return
-    data = json.loads(summary.read_text())
-    if not data["autograde_ok"]:
-        if "DeadKernelError" in data["log"]:
-            result.status = "kernel-died"
-            result.message = ("the kernel stopped while running the notebook (the code exited or crashed), "
-                              "so no test could be scored")
-        else:
-            result.status = "error"
-            result.message = "nbgrader could not grade this notebook: " + _last_line(data["log"])
-        return
-    for name, (score, _max) in data["parts"].items():
-        if name in result.parts:
-            result.parts[name] = float(score or 0.0)
-    result.score = round(sum(result.parts.values()), 6)
-    result.messages = data["problems"]["messages"]
-    problems = data["problems"]["list"]
-    if problems:
-        result.status = problems[0].split(":")[0]
-        result.message = "; ".join(problems)
+            result.record([Problem(Status.TIME_LIMIT, f"time-limit: grading took longer than "
+                                                      f"{limits.time_limit:g} s and was stopped")])
+            return result, nb
+    if proc.returncode != 0 or not (root / "result.json").exists():
+        tail = (root / "grader.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"the grader process stopped (exit {proc.returncode}): {tail[0][:300]}")
+    return Result.from_dict(json.loads((root / "result.json").read_text())), nb
 
 
-def _memory_limit(gb):
-    def apply():
-        limit = int(gb * 1024 ** 3)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return apply if gb else None
+def _write_feedback(out, slug, result, nb):
+    from autograder import feedback
 
-
-def _kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _last_line(text):
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no details"
-
-
-def _parts(slug, _cache={}):
-    if slug not in _cache:
-        _cache[slug] = graded_parts(nbformat.read(paths.notebook(paths.solutions_dir(), slug), as_version=4))
-    return _cache[slug]
-
-
-def _write_feedback(root, slug, student, out, result):
-    target = out / "feedback" / student / f"{slug}.html"
+    target = out / "feedback" / result.student_id / f"{slug}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    made = root / "feedback" / student / slug / f"{slug}.html"
-    if made.exists():
-        shutil.copyfile(made, target)
-    else:
-        target.write_text(f"<html><body><h1>{slug}: not graded</h1><p>Status: {result.status}</p>"
-                          f"<p>{result.message}</p></body></html>")
+    code = feedback.student_cells(slug, nb) if nb is not None else []
+    target.write_text(feedback.render(slug, result, chapters.parts(slug), code))
 
 
 def grade(submissions, slug, out, workers=1, limits=None, progress=True):
@@ -217,32 +140,28 @@ def grade(submissions, slug, out, workers=1, limits=None, progress=True):
     from tqdm.auto import tqdm
 
     limits = limits or Limits()
+    if limits.sandboxed and not sandbox.available():
+        raise sandbox.SandboxUnavailable("cannot sandbox students' code here: install Debian's `bubblewrap` "
+                                         "(apt-get install bubblewrap), or pass --no-sandbox to grade without "
+                                         "one (grades.csv then says so)")
     if not limits.threads:
         limits = dataclasses.replace(limits, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
+    if limits.device == "auto":
+        from dlcourse import device
+        limits = dataclasses.replace(limits, device=device().type)
     out = Path(out)
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     found = find_submissions(submissions, slug, work)
-    gradebook = prepare_gradebook(slug, work)
     results = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(grade_one, s, nb, slug, gradebook, work, out, limits) for s, nb in found.items()]
+        futures = [pool.submit(grade_one, s, nb, slug, work, out, limits) for s, nb in found.items()]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {slug}",
                            unit="student", disable=not progress):
             results.append(future.result())
     results.sort(key=lambda r: r.student_id)
-    write_csv(results, slug, out / "grades.csv")
+    write_csv(results, [p.test for p in chapters.parts(slug)], out / "grades.csv")
     return results
-
-
-def write_csv(results, slug, path):
-    names = [name for name, _ in _parts(slug)]
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student_id", "assignment", "score", "max_score", *names, "status", "message"])
-        for r in results:
-            writer.writerow([r.student_id, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
-                             *(f"{r.parts.get(n, 0.0):g}" for n in names), r.status, r.message])
 
 
 def summary_table(results):

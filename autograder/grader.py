@@ -1,0 +1,149 @@
+"""Grade one student's notebook: the trusted side. Run as ``python -m autograder.grader JOB OUT``.
+
+The student's cells run in their sandboxed kernel, in notebook order, as Run All would. Each test
+cell runs here instead, taken from the source notebook (the student's copy of a test cell is
+never run), with the chapter's setup cells run here first; the names a test cell uses that the
+student's code defines are proxies to the kernel. A part's points are given when its test cell
+runs to the end here. Nothing the kernel sends can change a score but through the values its
+functions return.
+"""
+import builtins
+import json
+import os
+import sys
+import time
+import types
+from pathlib import Path
+
+import nbformat
+
+from autograder import chapters
+from autograder.notebooks import grade_id, is_test
+from autograder.outcomes import Problem, Result, Status
+from autograder.remote import CellTimeout, KernelDied, StudentKernel
+from autograder.sandboxed import wire
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def grade_notebook(slug, nb, scratch, device="cpu", threads=1, memory_bytes=0, cell_timeout=120,
+                   sandboxed=True, student_id="student"):
+    """Run ``nb`` (a NotebookNode) in a sandboxed kernel and grade it; returns a Result."""
+    parts = chapters.parts(slug)
+    tests = chapters.test_cells(slug)
+    result = Result(student_id, slug, max_score=sum(p.points for p in parts),
+                    parts={p.test: 0.0 for p in parts}, sandboxed=sandboxed)
+    problems = []
+    os.environ["DLCOURSE_DEVICE"] = device  # the setup cells pick the device the kernel uses
+    namespace = {"__name__": "__main__"}
+    for source in chapters.setup_cells(slug):
+        exec(compile(source, f"<setup of {slug}>", "exec"), namespace)
+    kernel = StudentKernel(scratch, device=device, threads=threads, memory_bytes=memory_bytes, sandboxed=sandboxed)
+    proxied, done = {}, set()
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            if is_test(cell):
+                test = grade_id(cell)
+                if test in tests and test not in done:
+                    done.add(test)
+                    message = run_test(kernel, namespace, proxied, test, tests[test], cell_timeout, problems)
+                    if message is None:
+                        result.parts[test] = next(p.points for p in parts if p.test == test)
+                    else:
+                        result.messages[test] = message
+                continue
+            run_student_cell(kernel, cell.source, cell_timeout, problems)
+    finally:
+        kernel.close()
+    missing = [p.test for p in parts if p.test not in done and p.points > 0]
+    if missing:
+        problems.append(Problem(Status.CELLS_DELETED, "test cells missing from the submission: " + ", ".join(missing)))
+        result.messages.update({t: "this test cell was deleted from the notebook, so it was not run" for t in missing})
+    result.score = round(sum(result.parts.values()), 6)
+    result.record(problems)
+    return result
+
+
+def run_student_cell(kernel, source, cell_timeout, problems):
+    if kernel.dead or not source.strip():
+        return
+    try:
+        kernel.run_cell(source, time.monotonic() + cell_timeout)
+    except CellTimeout:
+        problems.append(Problem(Status.TIMEOUT, "timeout: a cell ran past the time limit and was interrupted"))
+    except KernelDied as died:
+        problems.append(died_problem(died))
+
+
+def died_problem(died):
+    status = Status.MEMORY_LIMIT if "memory" in str(died) else Status.KERNEL_DIED
+    return Problem(status, f"{status.value}: {died}; the tests after that point could not run your code")
+
+
+def run_test(kernel, namespace, proxied, test, source, cell_timeout, problems):
+    """Run one test cell here; None if it passed, else the message the student sees."""
+    code = compile(source, f"<test {test}>", "exec")
+    try:
+        kernel.deadline = time.monotonic() + cell_timeout
+        bring_in_student_names(kernel, namespace, proxied, used_names(code))
+        exec(code, namespace)
+        return None
+    except CellTimeout:
+        problems.append(Problem(Status.TIMEOUT, "timeout: a cell ran past the time limit and was interrupted"))
+        return f"your code ran past the time limit of {cell_timeout} s and was interrupted"
+    except KernelDied as died:
+        problems.append(died_problem(died))
+        return f"{died}, so this test could not run"
+    except wire.WireError as err:
+        return f"your code sent back something that is not a plain value: {err}"
+    except Exception as err:  # a failed check, or an error in the student's code
+        return f"{type(err).__name__}: {err}"[:2000]
+    finally:
+        kernel.deadline = None
+
+
+def used_names(code):
+    """Every global name a test cell's code (and the functions it defines) reads."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= used_names(const)
+    return names
+
+
+def bring_in_student_names(kernel, namespace, proxied, names):
+    """Put the student's objects that a test cell uses into the grader's namespace as proxies
+    (``proxied``: name -> what was put there). Names the trusted code defined (setup cells,
+    earlier test cells) and builtins are never replaced, so a student's ``len`` or ``np`` is not
+    the one the tests use."""
+    for name, value in list(proxied.items()):
+        if namespace.get(name) is not value:
+            del proxied[name]  # trusted code assigned it since
+    wanted = {n for n in names if n not in BUILTIN_NAMES and (n not in namespace or n in proxied)}
+    if not wanted or kernel.dead:
+        return
+    found = kernel.lookup(wanted)
+    for name in wanted:
+        if name in found:
+            namespace[name] = proxied[name] = found[name]
+        elif name in proxied:
+            del namespace[name], proxied[name]
+
+
+def main(argv):
+    job = json.loads(Path(argv[0]).read_text())
+    nb = nbformat.read(job["notebook"], as_version=4)
+    try:
+        result = grade_notebook(job["slug"], nb, Path(job["scratch"]), device=job["device"], threads=job["threads"],
+                                memory_bytes=job["memory_bytes"], cell_timeout=job["cell_timeout"],
+                                sandboxed=job["sandboxed"], student_id=job["student_id"])
+    except KernelDied as died:
+        result = Result(job["student_id"], job["slug"], sandboxed=job["sandboxed"])
+        result.record([Problem(Status.ERROR, f"error: {died}")])
+    Path(argv[1]).write_text(json.dumps(result.to_dict()))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
