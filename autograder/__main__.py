@@ -7,20 +7,31 @@ DEMO_DIR = Path(".build/demo")
 
 
 def cmd_release(args):
-    from autograder.release import chapter_slugs, release
+    from autograder import chapters
+    from autograder.release import release
 
-    for path in release(args.slugs or chapter_slugs()):
+    for path in release(args.slugs or chapters.slugs()):
         print(f"released {path}")
 
 
 def cmd_grade(args):
     from autograder.grading import Limits, grade, summary_table
 
+    from autograder.sandbox import SandboxUnavailable
+
     limits = Limits(cell_timeout=args.cell_timeout, time_limit=args.time_limit,
-                    memory_gb=args.memory_limit, device=args.device)
-    results = grade(args.submissions, args.assignment, args.out, workers=args.workers, limits=limits)
+                    memory_gb=args.memory_limit, device=args.device, sandboxed=not args.no_sandbox)
+    try:
+        results = grade(args.submissions, args.assignment, args.out, workers=args.workers, limits=limits)
+    except SandboxUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(summary_table(results))
-    print(f"\ngrades: {Path(args.out) / 'grades.csv'}\nfeedback: {Path(args.out) / 'feedback'}/<student>/")
+    out = Path(args.out)
+    print(f"\ngrades: {out / 'grades.csv'}\nfeedback: {out / 'feedback'}/<student>/\n"
+          f"answers that look copied (not scored): {out / 'similarity.csv'}")
+    if args.no_sandbox:
+        print("warning: graded WITHOUT a sandbox (--no-sandbox): grades.csv says so in its 'sandboxed' column")
     return 0
 
 
@@ -63,6 +74,8 @@ def parser():
     g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default: 120)")
     g.add_argument("--time-limit", type=float, default=600, help="seconds per notebook (default: 600)")
     g.add_argument("--memory-limit", type=float, default=6.0, help="GiB per notebook (default: 6; 0: none)")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run students' code unconfined where bubblewrap is not available (grades.csv says so)")
     g.set_defaults(run=cmd_grade)
 
     rp = sub.add_parser("report", help="score distribution and per-part failure rates of a graded folder")

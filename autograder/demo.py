@@ -2,7 +2,7 @@
 sees the whole flow (release -> submissions -> grade -> feedback -> report) in one command."""
 from pathlib import Path
 
-from autograder import paths, submissions
+from autograder import chapters, submissions
 from autograder.mistakes import mistakes_for
 
 
@@ -28,4 +28,4 @@ def write_demo_class(slug, folder):
 
 
 def slugs():
-    return paths.released_slugs()
+    return chapters.released()

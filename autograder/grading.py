@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import chapters, sandbox
+from autograder import chapters, sandbox, similarity
 from autograder.nbgrader_setup import CELL_TIMEOUT_S
 from autograder.outcomes import Problem, Result, Status, write_csv
 
@@ -136,7 +136,8 @@ def _write_feedback(out, slug, result, nb):
 
 
 def grade(submissions, slug, out, workers=1, limits=None, progress=True):
-    """Grade every submission of ``slug``; write ``out/grades.csv`` and ``out/feedback/``."""
+    """Grade every submission of ``slug``; write ``out/grades.csv``, ``out/feedback/`` and
+    ``out/similarity.csv`` (answers that look copied, for the instructor; never scored)."""
     from tqdm.auto import tqdm
 
     limits = limits or Limits()
@@ -161,7 +162,19 @@ def grade(submissions, slug, out, workers=1, limits=None, progress=True):
             results.append(future.result())
     results.sort(key=lambda r: r.student_id)
     write_csv(results, [p.test for p in chapters.parts(slug)], out / "grades.csv")
+    similarity.write(similarity.report(slug, _readable(found)), out)
     return results
+
+
+def _readable(found):
+    """The submitted notebooks that can be read, for the similarity report."""
+    notebooks = {}
+    for student, path in found.items():
+        try:
+            notebooks[student] = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 (missing or invalid: that student's row says so already)
+            pass
+    return notebooks
 
 
 def summary_table(results):

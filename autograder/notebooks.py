@@ -24,10 +24,6 @@ def grade_id(cell):
     return nbgrader_meta(cell).get("grade_id")
 
 
-def graded_parts(nb):
-    """``[(grade_id, points)]`` of the test cells, in notebook order."""
-    return [(grade_id(c), float(nbgrader_meta(c).get("points", 0))) for c in nb.cells if is_test(c)]
-
 
 def strip_solution_markers(source):
     """A solution cell's code without nbgrader's BEGIN/END SOLUTION lines (what a student writes)."""

@@ -19,8 +19,3 @@ def notebook(folder, slug):
     """``<folder>/<slug>/<slug>.ipynb``: one notebook per chapter, named by its slug."""
     return Path(folder) / slug / f"{slug}.ipynb"
 
-
-def released_slugs():
-    """The chapters that have a released exercise notebook, in order."""
-    return sorted(p.parent.name for p in exercises_dir().glob("*/*.ipynb")
-                  if p.stem == p.parent.name)

@@ -4,13 +4,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from autograder import paths
+from autograder import chapters, paths
 from autograder.nbgrader_setup import nbgrader_config
-
-
-def chapter_slugs():
-    """Every chapter that has a source notebook in solutions/."""
-    return sorted(p.parent.name for p in paths.solutions_dir().glob("*/*.ipynb") if p.stem == p.parent.name)
 
 
 def generate(slug, root, db_path):
@@ -29,7 +24,7 @@ def release(slugs=None, out_dir=None):
     nbgrader writes into ``<root>/exercises``; a scratch course directory that links to
     solutions/ keeps its gradebook out of the repository.
     """
-    slugs = list(slugs or chapter_slugs())
+    slugs = list(slugs or chapters.slugs())
     out_dir = Path(out_dir or paths.exercises_dir())
     with tempfile.TemporaryDirectory(prefix="dlcourse-release-") as tmp:
         root = Path(tmp)

@@ -23,11 +23,13 @@ INTERRUPT_GRACE_S = 5   # after an interrupt, how long the kernel has to answer 
 START_TIMEOUT_S = 120   # importing IPython in a cold sandbox can take a while on a busy machine
 
 
-class KernelDied(Exception):
+# Both end the test cell whatever it catches: a check's ``except Exception`` must not turn them
+# into an ordinary failure (they change the student's status, and the kernel may be gone).
+class KernelDied(BaseException):
     """The student's kernel ended (its code exited, crashed, or it ran out of memory)."""
 
 
-class CellTimeout(Exception):
+class CellTimeout(BaseException):
     """Student code ran past the cell's time limit and was interrupted."""
 
 

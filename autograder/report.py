@@ -1,29 +1,16 @@
 """``report``: how a class did, from a grades.csv: score distribution and per-part failure rates."""
-import csv
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-FIXED_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "message")
-
-
-def read_grades(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    parts = [c for c in (rows[0].keys() if rows else []) if c not in FIXED_COLUMNS]
-    return rows, parts
+from autograder import chapters
+from autograder.outcomes import read_csv
 
 
 def part_max(parts, slug):
     """Points of each part, from the source notebook (grades.csv holds only what was scored)."""
-    import nbformat
-
-    from autograder import paths
-    from autograder.notebooks import graded_parts
-
-    nb = nbformat.read(paths.notebook(paths.solutions_dir(), slug), as_version=4)
-    points = dict(graded_parts(nb))
+    points = chapters.points(slug)
     return {p: points.get(p, 0.0) for p in parts}
 
 
@@ -42,7 +29,7 @@ def report(grades_csv, out_dir=None):
 
     grades_csv = Path(grades_csv)
     out_dir = Path(out_dir or grades_csv.parent)
-    rows, parts = read_grades(grades_csv)
+    rows, parts = read_csv(grades_csv)
     if not rows:
         return "no students in " + str(grades_csv)
     slug = rows[0]["assignment"]

@@ -1,7 +1,7 @@
 """Make submissions the way students would: the released notebook with some cells answered."""
 import nbformat
 
-from autograder import paths
+from autograder import chapters, paths
 from autograder.notebooks import grade_id, is_solution, is_test, strip_solution_markers
 
 REFERENCE = "reference"  # in answers: take this part's code from the reference solution
@@ -9,8 +9,7 @@ REFERENCE = "reference"  # in answers: take this part's code from the reference 
 
 def reference_answers(slug):
     """``{solution grade_id: the reference's code}`` as a student would have typed it."""
-    nb = nbformat.read(paths.notebook(paths.solutions_dir(), slug), as_version=4)
-    return {grade_id(c): strip_solution_markers(c.source) for c in nb.cells if is_solution(c)}
+    return {grade_id(c): strip_solution_markers(c.source) for c in chapters.source(slug).cells if is_solution(c)}
 
 
 def make_submission(slug, answers=None, drop_tests=()):

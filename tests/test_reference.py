@@ -18,7 +18,7 @@ def test_reference_functions_share_their_notebook_namespace():
 def test_missing_names_and_chapters_are_clear_errors():
     with pytest.raises(KeyError, match="defines no 'nonexistent'"):
         reference("01-neuron", "nonexistent")
-    with pytest.raises(FileNotFoundError, match="no reference solution for '99-nope'"):
+    with pytest.raises(FileNotFoundError, match="no source notebook for '99-nope'"):
         reference("99-nope", "f")
 
 

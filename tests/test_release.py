@@ -2,9 +2,9 @@
 import nbformat
 import pytest
 
-from autograder import paths
+from autograder import chapters, paths
 from autograder.notebooks import is_solution, is_test
-from autograder.release import chapter_slugs, release
+from autograder.release import release
 
 
 @pytest.fixture(scope="module")
@@ -15,17 +15,17 @@ def fresh(tmp_path_factory):
 
 
 def test_every_chapter_with_a_solution_is_released():
-    assert chapter_slugs() == paths.released_slugs()
+    assert chapters.slugs() == chapters.released()
 
 
-@pytest.mark.parametrize("slug", chapter_slugs())
+@pytest.mark.parametrize("slug", chapters.slugs())
 def test_committed_release_matches_a_fresh_one(fresh, slug):
     committed = paths.notebook(paths.exercises_dir(), slug).read_text()
     assert committed == paths.notebook(fresh, slug).read_text(), (
         f"exercises/{slug} is out of date: run `make release` (python -m autograder release) and commit it")
 
 
-@pytest.mark.parametrize("slug", chapter_slugs())
+@pytest.mark.parametrize("slug", chapters.slugs())
 def test_release_holds_no_solution_and_no_hidden_test(slug):
     nb = nbformat.read(paths.notebook(paths.exercises_dir(), slug), as_version=4)
     for cell in nb.cells:

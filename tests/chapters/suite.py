@@ -2,18 +2,18 @@
 
 A chapter's page executes; its reference solution passes every test cell; its release fails
 every test cell with "not implemented"; every known mistake fails exactly its own part with the
-intended message; and a demo class graded through nbgrader gets exactly the expected points."""
+intended message; and a demo class graded end to end (sandboxed kernel, trusted grader) gets
+exactly the expected points."""
 import csv
 import html
 
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import paths
+from autograder import chapters, paths
 from autograder.__main__ import main
 from autograder.demo import demo_class
 from autograder.mistakes import mistakes_for
-from autograder.notebooks import graded_parts
 from autograder.submissions import reference_answers
 from conftest import REPO
 from nbexec import run_test_cells
@@ -21,7 +21,7 @@ from nbexec import run_test_cells
 
 def points(slug):
     """``{test grade_id: points}`` of a chapter."""
-    return dict(graded_parts(nbformat.read(paths.notebook(paths.solutions_dir(), slug), as_version=4)))
+    return chapters.points(slug)
 
 
 def check_size(slug):
@@ -61,7 +61,7 @@ def check_mistake(slug, mistake):
 
 
 def check_demo_class(slug, out):
-    """Grade the demo class through nbgrader (the CLI) and compare every part's points."""
+    """Grade the demo class through the CLI (sandboxed kernels) and compare every part's points."""
     assert main(["demo", slug, "--out", str(out)]) == 0
     graded = out / slug / "graded"
     rows = {row["student_id"]: row for row in csv.DictReader(open(graded / "grades.csv"))}

@@ -34,5 +34,5 @@ def test_mistake_loses_exactly_its_part_with_the_intended_message(mistake):
 
 
 @pytest.mark.slow
-def test_demo_class_grades_through_nbgrader_to_the_expected_scores(tmp_path):
+def test_demo_class_grades_end_to_end_to_the_expected_scores(tmp_path):
     suite.check_demo_class(SLUG, tmp_path)
