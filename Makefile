@@ -1,7 +1,7 @@
 # The course's commands. Each target sets up .venv first when it is missing or stale.
 #   make book   build the book to book/_build/html (offline; JS assets come from npm)
-#   make test   run the whole test suite (installs Debian's chromium for browser tests)
-#   make grade  grade the built-in demo class end to end
+#   make test   run the whole test suite (installs Debian's chromium and bubblewrap when missing)
+#   make grade  grade the built-in demo class end to end (installs bubblewrap, the grading sandbox)
 #   make release  regenerate exercises/ from solutions/
 
 PYTHON ?= python3
@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 VENDOR := book/_static/vendor
 NPM_PACKAGES := mathjax@3.2.2 requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15
 
-.PHONY: all setup book test test-fast grade release vendor chromium clean
+.PHONY: all setup book test test-fast grade release vendor chromium sandbox clean
 
 all: test
 
@@ -47,14 +47,20 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) vendor chromium
+# Debian's bubblewrap: the sandbox students' code is graded in (see autograder/sandbox.py).
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap >/dev/null; }
+
+test: $(STAMP) vendor chromium sandbox
 	$(PY) -m pytest
 
 # A quick subset while developing: no notebook execution, no browser.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
-grade: $(STAMP)
+grade: $(STAMP) sandbox
 	$(PY) -m autograder demo
 
 release: $(STAMP)
