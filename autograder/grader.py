@@ -78,7 +78,7 @@ def run_student_cell(kernel, source, cell_timeout, problems):
 
 
 def died_problem(died):
-    status = Status.MEMORY_LIMIT if "memory" in str(died) else Status.KERNEL_DIED
+    status = Status.MEMORY_LIMIT if died.out_of_memory else Status.KERNEL_DIED
     return Problem(status, f"{status.value}: {died}; the tests after that point could not run your code")
 
 

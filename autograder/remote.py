@@ -28,6 +28,10 @@ START_TIMEOUT_S = 120   # importing IPython in a cold sandbox can take a while o
 class KernelDied(BaseException):
     """The student's kernel ended (its code exited, crashed, or it ran out of memory)."""
 
+    def __init__(self, reason, out_of_memory=False):
+        super().__init__(reason)
+        self.out_of_memory = out_of_memory
+
 
 class CellTimeout(BaseException):
     """Student code ran past the cell's time limit and was interrupted."""
@@ -62,7 +66,7 @@ class StudentKernel(wire.Peer):
         self.output = bytearray()  # the last bytes the student's code printed, for diagnostics
         threading.Thread(target=self._drain, daemon=True).start()
         self._depth = 0
-        self.dead = None
+        self.dead, self.out_of_memory = None, False
         try:
             wire.read_message(self.rfd, time.monotonic() + START_TIMEOUT_S)
         except (wire.PeerGone, wire.Timeout, wire.WireError):
@@ -79,7 +83,7 @@ class StudentKernel(wire.Peer):
     # --- requests, with the limits -------------------------------------------------------------
     def request(self, message):
         if self.dead:
-            raise KernelDied(self.dead)
+            raise KernelDied(self.dead, self.out_of_memory)
         try:
             return super().request(message)
         except wire.Timeout:
@@ -121,13 +125,11 @@ class StudentKernel(wire.Peer):
         return pids[1:] if len(pids) > 1 else pids
 
     def _died(self):
-        self.proc.poll()
-        if self.cgroup is not None and self.cgroup.out_of_memory():
-            reason = "the kernel ran out of memory (the memory limit) and was stopped"
-        else:
-            reason = "the kernel stopped (the code exited or crashed)"
+        self.out_of_memory = self.cgroup is not None and self.cgroup.out_of_memory()
+        reason = ("the kernel ran out of memory (the memory limit) and was stopped" if self.out_of_memory
+                  else "the kernel stopped (the code exited or crashed)")
         self.kill(reason)
-        return KernelDied(reason)
+        return KernelDied(reason, self.out_of_memory)
 
     def kill(self, reason):
         self.dead = self.dead or reason

@@ -109,11 +109,16 @@ class Cgroup:
             f.write_text(str(os.getpid()))
 
     def out_of_memory(self):
+        """Whether the kernel killed a process of this cgroup for going over its memory limit."""
         try:
             if "memory" in self.dirs:
-                return int((self.dirs["memory"] / "memory.failcnt").read_text()) > 0
-            events = (self.dirs["unified"] / "memory.events").read_text().split()
-            return int(dict(zip(events[::2], events[1::2])).get("oom_kill", 0)) > 0
+                fields = (self.dirs["memory"] / "memory.oom_control").read_text().split()
+                counts = dict(zip(fields[::2], fields[1::2]))
+                if "oom_kill" in counts:
+                    return int(counts["oom_kill"]) > 0
+                return int((self.dirs["memory"] / "memory.failcnt").read_text()) > 0  # older kernels
+            fields = (self.dirs["unified"] / "memory.events").read_text().split()
+            return int(dict(zip(fields[::2], fields[1::2])).get("oom_kill", 0)) > 0
         except (OSError, ValueError):
             return False
 

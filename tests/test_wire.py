@@ -1,0 +1,204 @@
+"""The wire between grader and kernel: values survive the trip, nothing decodes into code, and a
+proxy behaves like the student's object for what tests do with it (and only for that)."""
+import base64
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import checks
+from autograder.remote import CellTimeout, KernelDied, StudentKernel
+from autograder.sandboxed import wire
+
+
+def roundtrip(value):
+    exported = []
+    data = wire.encode(value, lambda obj: exported.append(obj) or {"$t": "ref", "side": "k", "id": 1})
+    return wire.decode(data, lambda ref: ("ref", exported[int(ref["id"]) - 1])), exported
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 3, -2.5, float("inf"), "text", [1, [2.0, "x"]], (1, (2, 3)), {"a": 1, 2: (3,), (4, 5): None},
+    np.float64(0.25), np.int64(-7), np.array(5.0), np.arange(6.0).reshape(2, 3)[:, ::2],
+    np.array([[True, False]]), np.zeros((0, 3), dtype=np.float32), slice(1, None, 2), Ellipsis, b"\x00\xff",
+    torch.tensor([[1.5, -2.0]]), torch.arange(4, dtype=torch.int64), torch.tensor(2.0, dtype=torch.bfloat16),
+    torch.float16, torch.device("cpu"), np.dtype("int32"), torch.Size([2, 3]),
+])
+def test_plain_values_arrive_equal_with_their_type(value):
+    back, exported = roundtrip(value)
+    assert not exported
+    if isinstance(value, torch.Size):
+        assert back == tuple(value)
+    elif isinstance(value, (np.ndarray, np.generic)):
+        assert type(back) is type(value) and back.dtype == value.dtype and np.array_equal(back, value)
+    elif isinstance(value, torch.Tensor):
+        assert back.dtype == value.dtype and torch.equal(back, value)
+    elif isinstance(value, float) and value != value:
+        assert back != back
+    else:
+        assert back == value and type(back) is type(value)
+
+
+def test_a_parameter_travels_with_its_gradient_and_a_graph_stays_where_it_lives():
+    p = torch.nn.Parameter(torch.ones(2))
+    (p * 3).sum().backward()
+    back, _ = roundtrip(p)
+    assert back.requires_grad and torch.equal(back.grad, torch.full((2,), 3.0))
+    result, exported = roundtrip(p * 2)  # has a grad_fn: backward() must run where the graph is
+    assert result[0] == "ref" and exported
+
+
+def test_anything_else_is_a_reference_never_a_copy():
+    class Liar:
+        def __eq__(self, other):
+            return True
+    for value in [Liar(), object(), lambda x: x, np.array([Liar()], dtype=object), np.random.default_rng(0)]:
+        back, exported = roundtrip(value)
+        assert back[0] == "ref" and exported == [value]
+
+
+@pytest.mark.parametrize("data", [
+    {"$t": "nd", "dtype": "object", "shape": [1], "b": base64.b64encode(b"\0" * 8).decode()},
+    {"$t": "nd", "dtype": "float64", "shape": [3], "b": base64.b64encode(b"\0" * 8).decode()},
+    {"$t": "nd", "dtype": "V8", "shape": [1], "b": base64.b64encode(b"\0" * 8).decode()},
+    {"$t": "tensor", "dtype": "qint8", "shape": [1], "b": "AA==", "device": "cpu"},
+    {"$t": "pickle", "b": "gASVAAAAAAAAAAAu"},
+    {"$t": "dict", "v": [[[1, 2], 3]]},
+    {"no": "tag"},
+])
+def test_forged_values_are_refused(data):
+    with pytest.raises(wire.WireError):
+        wire.decode(data, lambda ref: None)
+
+
+def test_deep_nesting_is_refused():
+    deep = []
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(wire.WireError):
+        wire.encode(deep, lambda obj: None)
+
+
+STUDENT = '''
+import numpy as np
+import torch
+from torch import nn
+
+def relu(x):
+    return np.maximum(x, 0)
+
+def shift_in_place(x):
+    x -= 1
+    return x
+
+def noisy(x):
+    return np.exp(x)
+
+def draw():
+    return np.random.rand(), torch.rand(1)
+
+def apply(f, x):
+    return f(x) + 1
+
+def loops():
+    while True:
+        pass
+
+class Liar:
+    def __eq__(self, other):
+        return True
+    def __bool__(self):
+        return True
+
+def liar():
+    return Liar()
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+    def forward(self, x):
+        return self.layer(x)
+'''
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    k = StudentKernel(tmp_path_factory.mktemp("scratch"), memory_bytes=2 << 30)
+    assert k.run_cell(STUDENT, None) is None
+    yield k
+    k.close()
+
+
+def names(kernel, *wanted):
+    found = kernel.lookup(wanted)
+    return [found[n] for n in wanted]
+
+
+def test_calls_return_data_and_in_place_changes_come_back(kernel):
+    relu, shift = names(kernel, "relu", "shift_in_place")
+    assert np.array_equal(relu(np.array([-1.0, 2.0])), [0.0, 2.0]) and relu.__name__ == "relu"
+    x = np.array([1.0, 2.0])
+    with pytest.raises(AssertionError, match="changed its input array in place"):
+        checks.call(shift, x)
+
+
+def test_warnings_random_state_and_callbacks_travel_with_a_call(kernel):
+    noisy, draw, apply = names(kernel, "noisy", "draw", "apply")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        noisy(np.array([1000.0]))
+    assert any("overflow" in str(w.message) for w in caught)
+    np.random.seed(3)
+    torch.manual_seed(3)
+    first = draw()
+    np.random.seed(3)
+    torch.manual_seed(3)
+    assert draw() == first  # the kernel drew from the grader's random state
+    assert np.random.rand() != first[0]  # ... and the grader's state moved on with it
+    assert np.array_equal(apply(lambda v: v * 10, np.array([1.0])), [11.0])
+
+
+def test_a_remote_module_passes_isinstance_and_keeps_its_identity(kernel):
+    (Net,) = names(kernel, "Net")
+    model = Net()
+    assert isinstance(model, torch.nn.Module) and type(model).__name__ == "Net"
+    assert model.eval() is model and not model.training
+    assert sum(p.numel() for p in model.parameters()) == 3
+    model.train()
+    out = model(torch.ones(4, 2))
+    out.square().mean().backward()  # runs in the kernel, where the graph is
+    assert model.layer.weight.grad is not None
+    with torch.no_grad():
+        assert isinstance(model(torch.ones(4, 2)), torch.Tensor)  # no graph: plain data
+
+
+def test_an_object_that_claims_to_equal_anything_claims_it_only_in_its_kernel(kernel):
+    (liar,) = names(kernel, "liar")
+    fake = liar()
+    assert fake != 0 and not fake == [1.0] and checks.to_numpy(fake) is None
+    with pytest.raises(AssertionError):
+        checks.assert_close(fake, [1.0])
+    with pytest.raises(TypeError):
+        float(fake)
+
+
+def test_a_runaway_call_is_interrupted_and_the_kernel_keeps_going(kernel):
+    loops, relu = names(kernel, "loops", "relu")
+    kernel.deadline = __import__("time").monotonic() + 1
+    with pytest.raises(CellTimeout):
+        loops()
+    kernel.deadline = None
+    assert np.array_equal(relu(np.array([-3.0])), [0.0])
+
+
+def test_a_kernel_that_exits_is_reported_dead(tmp_path):
+    k = StudentKernel(tmp_path)
+    try:
+        with pytest.raises(KernelDied):
+            k.run_cell("import os\nos._exit(3)", None)
+        with pytest.raises(KernelDied):
+            k.lookup(["relu"])
+    finally:
+        k.close()
