@@ -98,7 +98,9 @@ def run_test(kernel, namespace, proxied, test, source, cell_timeout, problems):
         return f"{died}, so this test could not run"
     except wire.WireError as err:
         return f"your code sent back something that is not a plain value: {err}"
-    except Exception as err:  # a failed check, or an error in the student's code
+    except AssertionError as err:  # a failed check: its message is written for the student
+        return str(err)[:2000] or "a check failed"
+    except Exception as err:  # an error in the student's code, outside any check
         return f"{type(err).__name__}: {err}"[:2000]
     finally:
         kernel.deadline = None

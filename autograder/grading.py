@@ -111,7 +111,7 @@ def _grade(student, notebook, slug, work, limits):
     with open(root / "grader.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "autograder.grader", str(root / "job.json"),
                                  str(root / "result.json")], stdout=log, stderr=subprocess.STDOUT, cwd=root,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+                                env=_threads_env(limits.threads), start_new_session=True)
         try:
             proc.wait(timeout=limits.time_limit)
         except subprocess.TimeoutExpired:
@@ -124,6 +124,14 @@ def _grade(student, notebook, slug, work, limits):
         tail = (root / "grader.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"the grader process stopped (exit {proc.returncode}): {tail[0][:300]}")
     return Result.from_dict(json.loads((root / "result.json").read_text())), nb
+
+
+def _threads_env(threads):
+    """The grader process and the student's kernel take turns, and each gets the worker's share of
+    the cores: two torch processes that each use every core slow each other many times over."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    return env
 
 
 def _write_feedback(out, slug, result, nb):

@@ -74,8 +74,11 @@ class StudentKernel(wire.Peer):
             raise KernelDied("the kernel did not start: " + self.output_tail()) from None
 
     def _drain(self):
-        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
-            self.output = (self.output + chunk)[-8192:]
+        try:
+            for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+                self.output = (self.output + chunk)[-8192:]
+        except (OSError, ValueError):  # closed by close()
+            pass
 
     def output_tail(self):
         return bytes(self.output).decode("utf-8", "replace").strip()[-600:]
@@ -151,6 +154,7 @@ class StudentKernel(wire.Peer):
                 os.close(fd)
             except OSError:
                 pass
+        self.proc.stdout.close()
         if self.cgroup is not None:
             self.cgroup.remove()
 
@@ -165,6 +169,7 @@ class StudentKernel(wire.Peer):
         return ref
 
     def error(self, info):
+        _note_refused(info.get("refused", []))
         if info.get("type") == "KeyboardInterrupt":
             return CellTimeout()
         if info.get("type") == "MemoryError":
@@ -218,12 +223,18 @@ class StudentKernel(wire.Peer):
         for key, (state, device) in answer["moved"].items():
             model = self.exported_before_return[int(key)]
             model.to(device).load_state_dict(state)
-        for rule in checks.active_rules(objects=True):
-            rule.used.extend(answer["refused"])
+        _note_refused(answer["refused"])
         arrays = [x for x in _leaves((list(args), dict(kwargs)))]
         for index, new in answer["changed"].items():
             _write_back(arrays[int(index)] if int(index) < len(arrays) else None, new)
         return answer["value"]
+
+
+def _note_refused(ops):
+    """Operations the kernel refused: the check that asked for the refusal reports them."""
+    from autograder import checks
+    for rule in checks.active_rules(objects=True):
+        rule.used.extend(str(op) for op in ops)
 
 
 def rng_state():

@@ -217,3 +217,19 @@ def test_call_refuses_a_function_that_changes_a_tensor_in_place():
     with pytest.raises(AssertionError, match="changed its input array in place"):
         checks.call(relu_in_place, torch.tensor([-1.0, 2.0]), what="relu(x)")
     assert torch.equal(checks.call(torch.relu, torch.tensor([-1.0, 2.0])), torch.tensor([0.0, 2.0]))
+
+
+def test_the_tolerance_comes_from_where_the_values_were_computed():
+    class OnGpu:  # stands for a cuda tensor: the looser GPU tolerance applies whatever `device` says
+        device = "cuda:0"
+
+        def detach(self):
+            return self
+
+        def cpu(self):
+            return torch.tensor([1.0 + 1e-3])
+
+        dtype = torch.float32
+    checks.assert_close(OnGpu(), torch.tensor([1.0]))
+    with pytest.raises(AssertionError):
+        checks.assert_close(torch.tensor([1.0 + 1e-3]), torch.tensor([1.0]))

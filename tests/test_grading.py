@@ -166,3 +166,21 @@ def test_the_notebook_named_after_the_assignment_is_the_one_graded(tmp_path):
     found = find_submissions(tmp_path, SLUG, tmp_path / "work")
     assert found == {"amy": tmp_path / "amy" / f"{SLUG}.ipynb", "bo": tmp_path / "bo" / f"my-{SLUG}-final.ipynb",
                      "cy": None}
+
+
+def test_a_failure_of_the_grader_itself_is_that_students_error_row(batch, tmp_path, monkeypatch):
+    from autograder import grading
+
+    real = grading._grade
+
+    def flaky(student, *args):
+        if student == "b-blank":
+            raise RuntimeError("disk full")
+        return real(student, *args)
+    monkeypatch.setattr(grading, "_grade", flaky)
+    folder = tmp_path / "two"
+    for student in ("a-complete", "b-blank"):
+        shutil.copytree(batch / student, folder / student)
+    r = graded(folder, tmp_path / "out")
+    assert r["a-complete"].score == 30 and r["b-blank"].status == "error" and "disk full" in r["b-blank"].message
+    assert len(list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))) == 2

@@ -114,6 +114,20 @@ class Liar:
 def liar():
     return Liar()
 
+def conv(x, w):
+    return torch.nn.functional.conv2d(x, w)
+
+def conv_quietly(x, w):
+    try:
+        return torch.nn.functional.conv2d(x, w)
+    except RuntimeError:
+        return torch.zeros(1)
+
+def uses_autograd():
+    t = torch.ones(2, requires_grad=True)
+    (t * 2).sum().backward()
+    return t.grad
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
@@ -182,6 +196,19 @@ def test_an_object_that_claims_to_equal_anything_claims_it_only_in_its_kernel(ke
         checks.assert_close(fake, [1.0])
     with pytest.raises(TypeError):
         float(fake)
+
+
+def test_refusals_asked_for_by_checks_apply_in_the_kernel(kernel):
+    conv, conv_quietly, uses_autograd = names(kernel, "conv", "conv_quietly", "uses_autograd")
+    x, w = torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)
+    for student in (conv, conv_quietly):
+        with pytest.raises(AssertionError, match="build it yourself"):
+            checks.call_without_ops(r"conv", "build it yourself", student, x, w)
+    assert torch.equal(checks.call(conv, x, w), torch.full((1, 1, 2, 2), 4.0))  # allowed elsewhere
+    with pytest.raises(AssertionError, match="no autograd here"):
+        with checks.forbidden([(torch.Tensor, "backward")], "no autograd here"):
+            checks.call(uses_autograd)
+    assert torch.equal(uses_autograd(), torch.full((2,), 2.0))
 
 
 def test_a_runaway_call_is_interrupted_and_the_kernel_keeps_going(kernel):

@@ -95,7 +95,11 @@ class Kernel(wire.Peer):
                 stack.enter_context(sys.modules["torch"].set_grad_enabled(bool(context["grad"])))
             for rule in context.get("rules", []):
                 stack.enter_context(apply_rule(rule, refused))
-            value = target(*args, **kwargs)
+            try:
+                value = target(*args, **kwargs)
+            except BaseException as err:
+                err.refused_ops = refused  # the grader's check must know, even when the call failed
+                raise
         changed = {i: x for i, (x, b) in enumerate(zip(leaves((args, kwargs)), before))
                    if b is not None and not same(x, b)}
         moved = {key: (dict(m.state_dict()), str(next(m.parameters(), torch_cpu()).device))

@@ -442,7 +442,8 @@ def _remote_type(name):
 
 def describe_error(err):
     frames = [f.name for f in traceback.extract_tb(err.__traceback__)]
-    return {"type": type(err).__name__, "message": str(err)[:4000], "frames": frames[-20:]}
+    return {"type": type(err).__name__, "message": str(err)[:4000], "frames": frames[-20:],
+            "refused": [str(op) for op in getattr(err, "refused_ops", [])]}
 
 
 ERROR_TYPES = {cls.__name__: cls for cls in (
