@@ -10,6 +10,7 @@ Tolerances live here and only here: ``tolerance(dtype, device)``.
 import contextlib
 import copy
 import io
+import sys
 import traceback
 import warnings
 
@@ -170,8 +171,9 @@ def assert_close(got, expected, what="the result", hint=None, rtol=None, atol=No
     the device the values come from: a GPU answer gets the GPU tolerance, whatever ``device`` says)."""
     got_a, exp_a = to_numpy(got), to_numpy(expected)
     if got_a is None:
+        advice = "Did you forget a `return`?" if got is None else "Return a numpy array or a torch tensor."
         raise AssertionError(_join(f"{what}: expected an array of shape {exp_a.shape}, got "
-                                   f"{_describe_value(got)}. Did you forget a `return`?", hint))
+                                   f"{_describe_value(got)}. {advice}", hint))
     if got_a.shape != exp_a.shape:
         raise AssertionError(_join(f"{what}: expected shape {exp_a.shape}, got shape {got_a.shape}.", hint))
     if not (np.issubdtype(got_a.dtype, np.number) or got_a.dtype == bool):
@@ -228,14 +230,22 @@ def compare(student, reference, cases, what=None, hint=None, **close):
 
 # --- helpers --------------------------------------------------------------------------------
 
+def _is_tensor(x):
+    """A real torch tensor. Decided by the value's type, which a proxy for an object of the
+    student's kernel cannot fake (its ``__class__`` can claim anything), and without importing torch."""
+    torch = sys.modules.get("torch")
+    return torch is not None and issubclass(type(x), torch.Tensor)
+
+
 def to_numpy(x):
-    """numpy view of an array, tensor, list or number; None for anything else."""
-    if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
+    """numpy view of an array, tensor, list or number; None for anything else (a proxy for an
+    object of the student's kernel included: only values that came back as data are compared)."""
+    if _is_tensor(x):
         x = x.detach().cpu()
         if str(x.dtype) == "torch.bfloat16":
             x = x.float()
         return x.numpy()
-    if isinstance(x, (np.ndarray, np.generic, int, float, bool, list, tuple)):
+    if issubclass(type(x), (np.ndarray, np.generic, int, float, bool, list, tuple)):
         try:
             return np.asarray(x)
         except ValueError:
@@ -243,19 +253,26 @@ def to_numpy(x):
     return None
 
 
-def _looser(*values):
-    names = []
-    for v in values:
-        dtype = str(getattr(v, "dtype", "float64")).replace("torch.", "")
-        names.append(dtype if dtype in _PRECISION else "float64")
-    return max(names, key=_PRECISION.index)
+def _dtype_name(value):
+    dtype = str(getattr(value, "dtype", "float64")).replace("torch.", "")
+    return dtype if dtype in _PRECISION else "float64"
+
+
+def _looser(got, expected):
+    """The dtype whose tolerance applies. The expected value's precision decides; the student's
+    answer can loosen it down to float32 only (float32 answers to a float64 question are fine,
+    but a bfloat16 answer does not earn bfloat16's tolerance)."""
+    answered = _dtype_name(got)
+    if _PRECISION.index(answered) > _PRECISION.index("float32"):
+        answered = "float32"
+    return max([_dtype_name(expected), answered], key=_PRECISION.index)
 
 
 def _device_of(*values):
     """"cuda" when any value (a tensor, or a device named by the caller) is on a GPU, else "cpu"."""
     for v in values:
         named = isinstance(v, str) or type(v).__name__ == "device"
-        place = v.device if hasattr(v, "detach") else v if named else None
+        place = v.device if _is_tensor(v) else v if named else None
         if place is not None and "cuda" in str(place):
             return "cuda"
     return "cpu"
@@ -271,7 +288,7 @@ def _call(func, args, kwargs, what, hint=None):
     except Exception as err:
         raise AssertionError(_join(f"{what} raised {type(err).__name__}: {err}", hint)) from err
     for b, a in zip(_leaves(before), _leaves((args, kwargs))):
-        is_array = isinstance(a, np.ndarray) or hasattr(a, "detach")  # numpy array or torch tensor
+        is_array = isinstance(a, np.ndarray) or _is_tensor(a)
         if is_array and not np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True):
             raise AssertionError(f"{what} changed its input array in place. Your function must leave "
                                  "its inputs as they were: build a new array (x = x - m, "

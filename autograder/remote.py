@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import warnings
 
 from autograder import sandbox
@@ -39,6 +40,10 @@ class CellTimeout(BaseException):
 
 class StudentKernel(wire.Peer):
     side = "g"
+    # What student code may do with a grader object lent to it (a callback, a data loader, a
+    # random generator): call it, iterate over it, index it, and read public attributes of the
+    # few kinds of objects listed in ``readable``; never arithmetic, never a class or a module.
+    serves = ("call", "list", "len", "getitem", "getattr")
 
     def __init__(self, scratch, device="cpu", threads=1, memory_bytes=0, sandboxed=True):
         self.scratch, self.device = scratch, device
@@ -91,6 +96,9 @@ class StudentKernel(wire.Peer):
             return super().request(message)
         except wire.Timeout:
             return self._interrupt(message)
+        except wire.OutOfTurn:
+            self.kill("the kernel stopped: it broke the grading protocol (the code wrote to the grader's pipe itself)")
+            raise KernelDied(self.dead) from None
         except (wire.PeerGone, OSError):
             raise self._died() from None
 
@@ -161,12 +169,24 @@ class StudentKernel(wire.Peer):
     def export(self, obj):
         """A course model lent to student code (``dlcourse.models``) moves into the kernel for
         the call, as its class and weights; its trained weights come back after it."""
+        if isinstance(obj, (type, types.ModuleType)):
+            raise wire.WireError(f"{getattr(obj, '__name__', 'this object')} cannot be lent to student code")
         ref = super().export(obj)
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(obj, torch.nn.Module) and type(obj).__module__.startswith("dlcourse."):
             ref["moved"] = {"cls": f"{type(obj).__module__}:{type(obj).__qualname__}",
                             "state": self.encode(dict(obj.state_dict())), "training": obj.training}
         return ref
+
+    def op_getattr(self, target, name):
+        if not isinstance(self._local(target), readable()):
+            raise AttributeError(f"student code cannot read attributes of a {type(target).__name__} it was given")
+        return super().op_getattr(target, name)
+
+    def op_call(self, target, args, kwargs):
+        if isinstance(self._local(target), type):
+            raise wire.WireError("student code cannot make objects of the grader's classes")
+        return super().op_call(target, args, kwargs)
 
     def error(self, info):
         _note_refused(info.get("refused", []))
@@ -235,6 +255,18 @@ def _note_refused(ops):
     from autograder import checks
     for rule in checks.active_rules(objects=True):
         rule.used.extend(str(op) for op in ops)
+
+
+def readable():
+    """The kinds of grader objects whose public attributes student code may read: what the
+    statements hand to student functions (a data loader and its dataset, a random generator)."""
+    import numpy as np
+    kinds = [np.random.Generator]
+    if "torch" in sys.modules:
+        from torch.utils.data import DataLoader, Dataset
+        kinds += [DataLoader, Dataset]
+    return tuple(kinds)
+
 
 
 def rng_state():

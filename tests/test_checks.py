@@ -220,16 +220,36 @@ def test_call_refuses_a_function_that_changes_a_tensor_in_place():
 
 
 def test_the_tolerance_comes_from_where_the_values_were_computed():
-    class OnGpu:  # stands for a cuda tensor: the looser GPU tolerance applies whatever `device` says
-        device = "cuda:0"
+    class OnGpu(torch.Tensor):  # stands for a cuda tensor: the GPU tolerance applies whatever `device` says
+        @property
+        def device(self):
+            return torch.device("cuda:0")
+    answer = torch.tensor([1.0 + 1e-3]).as_subclass(OnGpu)
+    checks.assert_close(answer, torch.tensor([1.0]))
+    with pytest.raises(AssertionError):
+        checks.assert_close(torch.tensor([1.0 + 1e-3]), torch.tensor([1.0]))
+
+
+def test_a_low_precision_answer_does_not_earn_a_looser_tolerance():
+    one_percent_off = torch.tensor([1.01, 2.02], dtype=torch.bfloat16)
+    with pytest.raises(AssertionError, match="values differ"):
+        checks.assert_close(one_percent_off, np.array([1.0, 2.0]))
+    checks.assert_close(np.float32([1.0, 2.0]) * (1 + 1e-6), np.array([1.0, 2.0]))  # float32 is fine
+    checks.assert_close(one_percent_off, torch.tensor([1.0, 2.0], dtype=torch.bfloat16))  # asked for bf16
+
+
+def test_objects_that_only_look_like_arrays_are_not_compared():
+    class Duck:
+        dtype = "float64"
 
         def detach(self):
             return self
 
         def cpu(self):
-            return torch.tensor([1.0 + 1e-3])
+            return self
 
-        dtype = torch.float32
-    checks.assert_close(OnGpu(), torch.tensor([1.0]))
-    with pytest.raises(AssertionError):
-        checks.assert_close(torch.tensor([1.0 + 1e-3]), torch.tensor([1.0]))
+        def numpy(self):
+            return np.array([1.0])
+    assert checks.to_numpy(Duck()) is None
+    with pytest.raises(AssertionError, match="expected an array"):
+        checks.assert_close(Duck(), [1.0])

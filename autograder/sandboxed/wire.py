@@ -35,6 +35,10 @@ class WireError(Exception):
     """A message that is not what the protocol allows."""
 
 
+class OutOfTurn(WireError):
+    """An answer to a request that was not asked (something wrote to the wire itself)."""
+
+
 class PeerGone(Exception):
     """The other side closed the wire (the kernel died, or the grader went away)."""
 
@@ -318,6 +322,7 @@ class Peer:
         self.exported, self._ids = {}, {}
         self.remotes = {}
         self.deadline = None
+        self._asked = 0  # numbers our requests, so an answer out of turn is seen as one
 
     # references
     def export(self, obj):
@@ -360,10 +365,14 @@ class Peer:
         return self.ask("call", target, list(args), kwargs)
 
     def request(self, message):
-        write_message(self.wfd, message)
+        self._asked += 1
+        number = self._asked
+        write_message(self.wfd, dict(message, n=number))
         while True:
             incoming = read_message(self.rfd, self.deadline)
             if "reply" in incoming:
+                if incoming.get("n") != number:
+                    raise OutOfTurn("an answer to a question that was not asked")
                 if "error" in incoming:
                     raise self.error(incoming["error"])
                 return incoming
@@ -373,20 +382,23 @@ class Peer:
         return make_error(info)
 
     # serving the other side
+    serves = ("call", "getattr", "list", "len", "getitem", "isinstance", "binop", "unop")
+
     def serve(self, message):
+        answer = {"reply": True, "n": message.get("n")}
         try:
-            op, args = message.get("op"), self.decode(message.get("args", []))
-            handler = getattr(self, "op_" + str(op), None)
-            if handler is None:
+            op = message.get("op")
+            if op not in self.serves:
                 raise WireError(f"unknown request {op!r}")
-            return {"reply": True, "value": self.encode(handler(*args))}
+            args = self.decode(message.get("args", []))
+            return dict(answer, value=self.encode(getattr(self, "op_" + op)(*args)))
         except BaseException as err:  # every failure, SystemExit included, is an answer
-            if isinstance(err, (KeyboardInterrupt,)) and self.side == "g":
+            if isinstance(err, KeyboardInterrupt) and self.side == "g":
                 raise
-            return {"reply": True, "error": describe_error(err)}
+            return dict(answer, error=describe_error(err))
 
     def _local(self, target):
-        if isinstance(target, Remote) or id(target) not in self._ids:
+        if issubclass(type(target), Remote) or id(target) not in self._ids:
             raise WireError("that object does not live here")
         return target
 

@@ -1,0 +1,1 @@
+"""Attack notebooks for the autograder (see ``corpus``)."""
