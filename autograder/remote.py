@@ -46,7 +46,6 @@ class StudentKernel(wire.Peer):
     serves = ("call", "list", "len", "getitem", "getattr")
 
     def __init__(self, scratch, device="cpu", threads=1, memory_bytes=0, sandboxed=True):
-        self.scratch, self.device = scratch, device
         self.cgroup = sandbox.Cgroup.create(memory_bytes) if sandboxed else None
         address_space = memory_bytes if device == "cpu" else 0  # an address-space cap breaks CUDA
         env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),

@@ -2,7 +2,14 @@
 
 Only the cells grading depends on run (setup, solution and test cells; not widgets or demos).
 Much faster than a kernel; used to check that each known mistake fails exactly its own test
-cell. End-to-end grading through nbgrader is tested separately."""
+cell. End-to-end grading (sandboxed kernel, trusted grader) is tested separately.
+
+With a replaced solution cell, only the test cells its change can reach run (``affected``): the
+test cells that read a name the changed cell defines, directly or through other solution cells,
+and the test cells that define what those need. Every other test cell reads nothing the change
+touched, so it passes as it does for the reference (which ``check_reference_passes`` proves)."""
+import ast
+
 import nbformat
 
 from autograder.notebooks import grade_id, is_setup, is_solution, is_test
@@ -10,13 +17,17 @@ from autograder.notebooks import grade_id, is_setup, is_solution, is_test
 
 def run_test_cells(path, replace=None):
     """Execute the graded cells of ``path`` (solution cells replaced by ``replace[grade_id]``).
-    Returns ``{test grade_id: None if it passed, else the error message}``."""
+    Returns ``{test grade_id: None if it passed, else the error message}`` for the test cells
+    that ran: all of them without ``replace``, those the replacement can affect with it."""
     nb = nbformat.read(path, as_version=4)
+    replace = replace or {}
+    cells = [(c, replace.get(grade_id(c), c.source) if is_solution(c) else c.source) for c in nb.cells
+             if c.cell_type == "code" and (is_setup(c) or is_solution(c) or is_test(c))]
+    run = affected(cells, replace) if replace else {id(c) for c, _ in cells}
     namespace, outcome = {"__name__": "__main__"}, {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or not (is_setup(cell) or is_solution(cell) or is_test(cell)):
+    for cell, source in cells:
+        if id(cell) not in run:
             continue
-        source = (replace or {}).get(grade_id(cell), cell.source) if is_solution(cell) else cell.source
         try:
             exec(compile(source, f"<cell {grade_id(cell)}>", "exec"), namespace)
             failure = None
@@ -25,3 +36,30 @@ def run_test_cells(path, replace=None):
         if is_test(cell):
             outcome[grade_id(cell)] = failure
     return outcome
+
+
+def affected(cells, replace):
+    """``id``s of the cells to run when the solution cells in ``replace`` change: every setup and
+    solution cell, and the slice of test cells that can see the change."""
+    changed = set()
+    for cell, source in cells:  # names the change reaches, through the solution cells in order
+        if is_solution(cell) and (grade_id(cell) in replace or names(source)[1] & changed):
+            changed |= names(source)[0]
+    run, needed = set(), set()
+    for cell, source in reversed(cells):  # test cells that read a changed name, and what they need
+        defines, reads = names(source)
+        if not is_test(cell) or reads & changed or defines & needed:
+            run.add(id(cell))
+            needed |= reads if is_test(cell) else set()
+    return run
+
+
+def names(source):
+    """``(defined, read)``: the global names a cell assigns or defines, and those it reads."""
+    tree = ast.parse(source)
+    defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    defined |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    defined |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return defined, read

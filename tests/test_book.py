@@ -167,6 +167,19 @@ def _is_external(url):
     return url.startswith(("http://", "https://", "//", "ws://", "wss://"))
 
 
+def test_every_page_executed_without_errors_or_stderr(built_book):
+    """The build executes every page (once per test run): no cell may fail or write to stderr."""
+    import nbformat
+
+    executed = sorted((built_book.parent / "jupyter_execute").rglob("*.ipynb"))
+    assert any(p.stem.startswith("01-") for p in executed), f"no executed chapters in {built_book.parent}"
+    problems = [f"{page.name}: {out.get('ename') or out.get('text', '')[:200]}"
+                for page in executed for cell in nbformat.read(page, as_version=4).cells
+                if cell.cell_type == "code" for out in cell.get("outputs", [])
+                if out.output_type == "error" or out.get("name") == "stderr"]
+    assert not problems, "\n".join(problems)
+
+
 def test_every_toc_page_is_built(built_book):
     missing = [p for p in toc_pages() if not (built_book / f"{p}.html").is_file()]
     assert not missing, f"pages of book/_toc.yml with no HTML in {built_book}: {missing}"

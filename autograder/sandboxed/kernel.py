@@ -59,9 +59,7 @@ class Kernel(wire.Peer):
     def op_run_cell(self, source):
         result = self.shell.run_cell(source, store_history=True)
         err = result.error_before_exec or result.error_in_exec
-        if isinstance(err, (SystemExit, KeyboardInterrupt)) or err is None:
-            return None if err is None else f"{type(err).__name__}: {err}"
-        return f"{type(err).__name__}: {err}"
+        return None if err is None else f"{type(err).__name__}: {err}"
 
     def op_lookup(self, names):
         """The student's objects called ``names`` (absent names are left out)."""
@@ -107,9 +105,6 @@ class Kernel(wire.Peer):
                  for key, m in self.moved.items()}
         return {"value": value, "changed": changed, "rng": rng_state(context.get("rng", {})), "moved": moved,
                 "warnings": [[w.category.__name__, str(w.message)] for w in caught], "refused": refused}
-
-    def op_binop(self, name, a, b):
-        return wire.BINARY[name](a, b)
 
 
 # --- what travels with a call ---------------------------------------------------------------
