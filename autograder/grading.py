@@ -120,6 +120,8 @@ def _grade(student, notebook, slug, work, limits):
             result.record([Problem(Status.TIME_LIMIT, f"time-limit: grading took longer than "
                                                       f"{limits.time_limit:g} s and was stopped")])
             return result, nb
+        finally:
+            sandbox.Cgroup.remove_recorded(root / "cgroup.json")  # what a killed grader left behind
     if proc.returncode != 0 or not (root / "result.json").exists():
         tail = (root / "grader.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"the grader process stopped (exit {proc.returncode}): {tail[0][:300]}")

@@ -16,6 +16,7 @@ import threading
 import time
 import types
 import warnings
+from pathlib import Path
 
 from autograder import sandbox
 from autograder.sandboxed import wire
@@ -47,6 +48,8 @@ class StudentKernel(wire.Peer):
 
     def __init__(self, scratch, device="cpu", threads=1, memory_bytes=0, sandboxed=True):
         self.cgroup = sandbox.Cgroup.create(memory_bytes) if sandboxed else None
+        if self.cgroup is not None:
+            self.cgroup.record(Path(scratch).parent / "cgroup.json")
         address_space = memory_bytes if device == "cpu" else 0  # an address-space cap breaks CUDA
         env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
                "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",

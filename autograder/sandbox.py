@@ -8,11 +8,13 @@ all. Memory and processes are bounded by a cgroup for the whole sandbox when the
 us make one (it counts every process and leaves CUDA working); on the CPU an address-space limit
 on the kernel also makes one oversized allocation fail with MemoryError instead of a kill.
 """
+import json
 import os
 import resource
 import shutil
 import signal
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -100,6 +102,20 @@ class Cgroup:
             return None
         return None
 
+    def record(self, path):
+        """Note where this cgroup is, so the driver can clean up after a grader it had to kill."""
+        Path(path).write_text(json.dumps({k: str(v) for k, v in self.dirs.items()}))
+
+    @classmethod
+    def remove_recorded(cls, path):
+        """Kill what is left in the cgroup noted at ``path`` and remove it (nothing if none)."""
+        try:
+            dirs = {k: Path(v) for k, v in json.loads(Path(path).read_text()).items()}
+        except (OSError, ValueError):
+            return
+        if all(d.name.startswith("dlcourse-") and str(d).startswith("/sys/fs/cgroup/") for d in dirs.values()):
+            cls(dirs).remove()
+
     def procs_files(self):
         return [d / "cgroup.procs" for d in self.dirs.values()]
 
@@ -133,12 +149,13 @@ class Cgroup:
     def remove(self):
         self.kill()
         for d in self.dirs.values():
-            for _ in range(50):
+            for _ in range(50):  # the kernel may need a moment to let its killed processes go
                 try:
                     d.rmdir()
                     break
+                except FileNotFoundError:
+                    break
                 except OSError:
-                    import time
                     time.sleep(0.02)
 
 

@@ -1,7 +1,9 @@
 """Grading a class: broken submissions get a clear status and never cost another student a grade."""
 import csv
+import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -184,3 +186,14 @@ def test_a_failure_of_the_grader_itself_is_that_students_error_row(batch, tmp_pa
     r = graded(folder, tmp_path / "out")
     assert r["a-complete"].score == 30 and r["b-blank"].status == "error" and "disk full" in r["b-blank"].message
     assert len(list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))) == 2
+
+
+def test_a_notebook_past_its_time_limit_is_stopped_and_leaves_nothing_running(tmp_path):
+    nb = submissions.make_submission(SLUG, _answers(relu="import time\ntime.sleep(600)"))
+    submissions.write(nb, tmp_path / "class" / "slow" / f"{SLUG}.ipynb")
+    out = tmp_path / "out"
+    results = grade(tmp_path / "class", SLUG, out, limits=Limits(cell_timeout=300, time_limit=15), progress=False)
+    assert results[0].status == "time-limit" and "longer than 15 s" in results[0].message
+    recorded = out / ".work" / "students" / "slow" / "cgroup.json"
+    if recorded.exists():  # the sandbox's cgroup, with whatever ran in it, is gone
+        assert not any(Path(d).exists() for d in json.loads(recorded.read_text()).values())
