@@ -80,6 +80,17 @@ def perceptron_train(X, y, epochs, lr):
             b = b + lr * (y_i - y_hat)
     return w, b
 ''', "predict 1 only when"),
+    Mistake("perceptron_train", "test_perceptron_train", "updates the bias with a new prediction, after w", '''
+def perceptron_train(X, y, epochs, lr):
+    w, b = np.zeros(X.shape[1]), 0.0
+    for _ in range(epochs):
+        for x_i, y_i in zip(X, y):
+            y_hat = 1.0 if x_i @ w + b > 0 else 0.0
+            w = w + lr * (y_i - y_hat) * x_i
+            y_hat = 1.0 if x_i @ w + b > 0 else 0.0
+            b = b + lr * (y_i - y_hat)
+    return w, b
+''', "b after one epoch"),
     Mistake("logistic_regression_fit", "test_logistic_regression_fit", "climbs the gradient (+= instead of -=)", '''
 def logistic_regression_fit(X, y, lr, steps):
     w, b = np.zeros(X.shape[1]), 0.0
@@ -98,4 +109,12 @@ def logistic_regression_fit(X, y, lr, steps):
         b = b - lr * np.sum(error)
     return w, b
 ''', "Use the mean (1/n)"),
+    Mistake("logistic_regression_fit", "test_logistic_regression_fit", "takes the bias step from the updated weights", '''
+def logistic_regression_fit(X, y, lr, steps):
+    w, b = np.zeros(X.shape[1]), 0.0
+    for _ in range(steps):
+        w = w - lr * X.T @ (sigmoid(X @ w + b) - y) / len(y)
+        b = b - lr * np.mean(sigmoid(X @ w + b) - y)
+    return w, b
+''', "from the same p"),
 ]
