@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from autograder.sandboxed.wire import leaves
+
 # (dtype, device type) -> (rtol, atol). GPUs get looser float32 tolerances: TF32 matmuls and
 # cuDNN's algorithms round differently from the CPU.
 TOLERANCES = {
@@ -287,7 +289,7 @@ def _call(func, args, kwargs, what, hint=None):
         raise _not_implemented(func, err, what) from err
     except Exception as err:
         raise AssertionError(_join(f"{what} raised {type(err).__name__}: {err}", hint)) from err
-    for b, a in zip(_leaves(before), _leaves((args, kwargs))):
+    for b, a in zip(leaves(before), leaves((args, kwargs))):
         is_array = isinstance(a, np.ndarray) or _is_tensor(a)
         if is_array and not np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True):
             raise AssertionError(f"{what} changed its input array in place. Your function must leave "
@@ -307,17 +309,6 @@ def _not_implemented(func, err, what):
                                  "`raise NotImplementedError()` with your code.")
     return NotImplementedYet(f"{what} calls {raiser}, which is not implemented yet: "
                              f"finish {raiser} first.")
-
-
-def _leaves(obj):
-    if isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from _leaves(o)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _leaves(o)
-    else:
-        yield obj
 
 
 def _name(func):

@@ -246,7 +246,7 @@ class StudentKernel(wire.Peer):
             model = self.exported_before_return[int(key)]
             model.to(device).load_state_dict(state)
         _note_refused(answer["refused"])
-        arrays = [x for x in _leaves((list(args), dict(kwargs)))]
+        arrays = list(wire.leaves((list(args), dict(kwargs))))
         for index, new in answer["changed"].items():
             _write_back(arrays[int(index)] if int(index) < len(arrays) else None, new)
         return answer["value"]
@@ -311,17 +311,6 @@ def _warning_class(name):
     import builtins
     cls = getattr(builtins, str(name), None)
     return cls if isinstance(cls, type) and issubclass(cls, Warning) else UserWarning
-
-
-def _leaves(obj):
-    if isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from _leaves(o)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _leaves(o)
-    else:
-        yield obj
 
 
 def _write_back(original, new):

@@ -82,7 +82,7 @@ class Kernel(wire.Peer):
 
     def _call_in_context(self, target, args, kwargs, context):
         restore_rng(context.get("rng", {}))
-        before = [snapshot(x) for x in leaves((args, kwargs))]
+        before = [snapshot(x) for x in wire.leaves((args, kwargs))]
         refused = []
         with contextlib.ExitStack() as stack:
             caught = stack.enter_context(warnings.catch_warnings(record=True))
@@ -99,7 +99,7 @@ class Kernel(wire.Peer):
             except BaseException as err:
                 err.refused_ops = refused  # the grader's check must know, even when the call failed
                 raise
-        changed = {i: x for i, (x, b) in enumerate(zip(leaves((args, kwargs)), before))
+        changed = {i: x for i, (x, b) in enumerate(zip(wire.leaves((args, kwargs)), before))
                    if b is not None and not same(x, b)}
         moved = {key: (dict(m.state_dict()), str(next(m.parameters(), torch_cpu()).device))
                  for key, m in self.moved.items()}
@@ -112,17 +112,6 @@ class Kernel(wire.Peer):
 def torch_cpu():
     import torch
     return torch.zeros(0)
-
-
-def leaves(obj):
-    if isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from leaves(o)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from leaves(o)
-    else:
-        yield obj
 
 
 def snapshot(x):
