@@ -1,10 +1,15 @@
 """Datasets for the course. Nothing is downloaded: every set is generated from a seed or ships
-inside an installed package (scikit-learn's 8x8 digits).
+inside an installed package (scikit-learn's 8x8 digits) or in this repository (the book's own
+prose, for the character-level models of chapter 5 on).
 
 Every 2D generator returns ``(X, y)`` as numpy arrays: ``X`` of shape ``(n, 2)`` (float64) and
 ``y`` of shape ``(n,)`` (int64 class labels; for ``swiss_roll`` the float position along the
 roll). ``to_torch`` moves any of them to a torch device.
 """
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 
 DIGITS_TEST_SIZE = 360  # 20% of scikit-learn's 1797 digits
@@ -107,6 +112,66 @@ def digits(split="train", flat=True):
                                  random_state=DIGITS_SPLIT_SEED)
         X, y = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
     return (X.reshape(len(X), -1) if flat else X), y
+
+
+def adding_problem(n, length=50, seed=0):
+    """The adding problem (Hochreiter and Schmidhuber, 1997): a memory test for sequence models.
+
+    Each of the ``n`` sequences has ``length`` steps of two features: a number drawn uniformly
+    from [0, 1), and a marker that is 1 at exactly two steps (one in the first half, one in the
+    second) and 0 elsewhere. The target is the sum of the two marked numbers. Predicting the
+    mean, 1, scores a mean squared error of Var(u1 + u2) = 2/12, about 0.167.
+
+    Returns ``X`` of shape ``(n, length, 2)`` (float64, batch first) and ``y`` of shape ``(n,)``.
+    """
+    if length < 2:
+        raise ValueError(f"length={length}: the adding problem needs at least 2 steps.")
+    rng = _rng(seed)
+    values = rng.random((n, length))
+    first = rng.integers(0, length // 2, size=n)
+    second = rng.integers(length // 2, length, size=n)
+    markers = np.zeros((n, length))
+    markers[np.arange(n), first] = 1.0
+    markers[np.arange(n), second] = 1.0
+    return np.stack([values, markers], axis=-1), (values * markers).sum(axis=1)
+
+
+BOOK_CHAPTERS = Path(__file__).resolve().parent.parent / "book" / "chapters"
+PROSE_CHAPTERS = ("01-neuron", "02-layers", "03-backprop", "04-cnn")
+_NOT_PROSE = [r"```.*?```", r"\$\$.*?\$\$", r"\$[^$]*\$", r"<[^>]+>", r"\{[a-z-]+\}`[^`]*`"]
+
+
+def course_text(chapters=PROSE_CHAPTERS):
+    """The prose of the book's own chapters, as one string: a small real corpus for character
+    and word models (chapter 5 on), read from this repository, never downloaded.
+
+    The markdown cells of each chapter's page, without code, math, HTML or headings' markup;
+    lower case, letters, digits, spaces and common punctuation only, one space between words
+    and one newline between paragraphs. The default chapters are fixed, so the corpus does not
+    grow as later chapters are written.
+    """
+    paragraphs = []
+    for slug in chapters:
+        path = BOOK_CHAPTERS / f"{slug}.ipynb"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: course_text reads the book's pages from a "
+                                    "checkout of the course repository.")
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "markdown":
+                paragraphs += _prose("".join(cell["source"])).split("\n\n")
+    return "\n".join(p.strip() for p in paragraphs if len(p.split()) >= 5)
+
+
+def _prose(markdown):
+    text = markdown
+    for pattern in _NOT_PROSE:
+        text = re.sub(pattern, " ", text, flags=re.S)
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)          # [words](link) -> words
+    text = re.sub(r"^\s*(#+|[-*]|\d+\.)\s+", "", text, flags=re.M)  # headings, list marks
+    text = text.lower().replace("`", "").replace("*", "").replace("_", " ")
+    text = re.sub(r"[^a-z0-9.,;:!?'()\- \n]", " ", text)
+    text = re.sub(r"\n\s*\n", "\n\n", text)
+    return re.sub(r"[ \t]+|(?<!\n)\n(?!\n)", " ", text)
 
 
 def to_torch(*arrays, device=None):

@@ -2,7 +2,7 @@
 
 ``DigitCNN`` is the course's CNN for the 8x8 digits: when a student's own network fails its
 part, the next part trains this one with the student's training code instead, so one mistake
-does not cost two parts."""
+does not cost two parts. ``CharRNN`` is chapter 5's character-level recurrent language model."""
 from torch import nn
 
 
@@ -19,3 +19,25 @@ class DigitCNN(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))
+
+
+class CharRNN(nn.Module):
+    """A character-level language model: embedding, one recurrent layer (``nn.RNN`` with tanh, or
+    ``nn.LSTM``/``nn.GRU`` with ``cell="lstm"``/``"gru"``), and a linear read-out to one score per
+    character of the vocabulary.
+
+    ``model(idx, h=None)`` takes int64 character indices of shape ``(N, T)`` and returns the
+    logits of the next character at every step, ``(N, T, vocab_size)``, and the last hidden
+    state, to pass back in as ``h`` to continue the same text (generation, truncated BPTT)."""
+
+    CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+    def __init__(self, vocab_size, hidden=128, embedding=32, cell="rnn"):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embedding)
+        self.rnn = self.CELLS[cell](embedding, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab_size)
+
+    def forward(self, idx, h=None):
+        states, h = self.rnn(self.embed(idx), h)
+        return self.head(states), h
