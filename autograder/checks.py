@@ -33,6 +33,9 @@ TOLERANCES = {
 # Finite differences against an exact gradient: central differences with eps = 1e-5 in float64
 # are good to about 1e-10; a one-sided difference is off by about eps = 1e-5, which this catches.
 NUMERICAL_GRADIENT = dict(rtol=1e-6, atol=1e-6)
+# Where the reference divides by (x + 1e-6) to never divide by zero and an answer may divide by x
+# alone (torch's clip_grad_norm_), the two differ by about 1e-6 / x: at most 2e-6 for x >= 0.5.
+EPSILON_IN_DENOMINATOR = dict(rtol=5e-6, atol=1e-9)
 _PRECISION = ["float64", "float32", "float16", "bfloat16"]  # most to least precise
 SHOW = 4  # how many differing values a message shows
 

@@ -1,5 +1,6 @@
 """Realistic wrong answers, per chapter: each replaces one solution cell and must lose exactly
-that part's points with the intended message. The tests prove it; the demo class uses them."""
+that part's points with the intended message. The tests prove it; the demo class uses them.
+And correct answers written otherwise than the reference, which must get full marks."""
 from dataclasses import dataclass
 
 
@@ -12,8 +13,23 @@ class Mistake:
     message: str   # text the failing test's message must contain
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """A correct answer written otherwise than the reference: it must pass every test."""
+    part: str      # grade_id of the solution cell it replaces
+    what: str      # how it differs, in a few words
+    code: str      # the student's whole solution cell
+
+
+def alternatives_for(slug):
+    from autograder.mistakes import rnn
+
+    return {"05-rnn": rnn.ALTERNATIVES}.get(slug, [])
+
+
 def mistakes_for(slug):
-    from autograder.mistakes import backprop, cnn, layers, neuron
+    from autograder.mistakes import backprop, cnn, layers, neuron, rnn
 
     return {"01-neuron": neuron.MISTAKES, "02-layers": layers.MISTAKES,
-            "03-backprop": backprop.MISTAKES, "04-cnn": cnn.MISTAKES}.get(slug, [])
+            "03-backprop": backprop.MISTAKES, "04-cnn": cnn.MISTAKES,
+            "05-rnn": rnn.MISTAKES}.get(slug, [])

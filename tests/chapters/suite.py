@@ -3,7 +3,7 @@ every released chapter.
 
 A chapter's reference solution passes every test cell; its release fails
 every test cell with "not implemented"; every known mistake fails exactly its own part with the
-intended message; and a demo class graded end to end (sandboxed kernel, trusted grader) gets
+intended message; every other correct answer passes; and a demo class graded end to end (sandboxed kernel, trusted grader) gets
 exactly the expected points."""
 import csv
 import html
@@ -48,6 +48,11 @@ def check_mistake(slug, mistake):
     failed = {test: msg for test, msg in outcome.items() if msg}
     assert list(failed) == [mistake.test], failed
     assert mistake.message in failed[mistake.test]
+
+
+def check_alternative(slug, alternative):
+    outcome = run_test_cells(paths.notebook(paths.solutions_dir(), slug), replace={alternative.part: alternative.code})
+    assert outcome and not any(outcome.values()), outcome
 
 
 def check_demo_class(slug, out):

@@ -11,10 +11,12 @@ import torch
 
 import suite
 from autograder import chapters
-from autograder.mistakes import mistakes_for
+from autograder.mistakes import alternatives_for, mistakes_for
 
 SLUGS = chapters.released()
 MISTAKES = [pytest.param(slug, m, id=f"{slug} {m.part}: {m.what}") for slug in SLUGS for m in mistakes_for(slug)]
+ALTERNATIVES = [pytest.param(slug, a, id=f"{slug} {a.part}: {a.what}") for slug in SLUGS
+                for a in alternatives_for(slug)]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                                  reason="needs a GPU"))]
 
@@ -49,6 +51,11 @@ def test_every_part_has_a_known_mistake(slug):
 @pytest.mark.parametrize("slug, mistake", MISTAKES)
 def test_mistake_loses_exactly_its_part_with_the_intended_message(slug, mistake, grading_device):
     suite.check_mistake(slug, mistake)
+
+
+@pytest.mark.parametrize("slug, alternative", ALTERNATIVES)
+def test_other_correct_answer_gets_full_marks(slug, alternative, grading_device):
+    suite.check_alternative(slug, alternative)
 
 
 @pytest.mark.slow
