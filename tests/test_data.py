@@ -68,3 +68,25 @@ def test_to_torch_gives_float32_features_and_int64_labels():
     assert Xt.dtype == torch.float32 and yt.dtype == torch.int64 and Xt.device.type == "cpu"
     assert torch.allclose(Xt, torch.tensor(X, dtype=torch.float32))
     assert data.to_torch(X, device="cpu").shape == (10, 2)
+
+
+def test_adding_problem_marks_one_step_in_each_half_and_sums_them():
+    X, y = data.adding_problem(500, length=50, seed=3)
+    assert X.shape == (500, 50, 2) and y.shape == (500,)
+    values, markers = X[..., 0], X[..., 1]
+    assert set(np.unique(markers)) == {0.0, 1.0}
+    assert np.all(markers[:, :25].sum(axis=1) == 1) and np.all(markers[:, 25:].sum(axis=1) == 1)
+    assert np.allclose(y, (values * markers).sum(axis=1))
+    assert np.array_equal(data.adding_problem(5, seed=1)[0], data.adding_problem(5, seed=1)[0])
+    # predicting the mean, 1, scores Var(u1 + u2) = 2/12: the chapter's baseline
+    assert abs(np.mean((data.adding_problem(20_000, seed=0)[1] - 1.0) ** 2) - 1 / 6) < 0.005
+
+
+def test_course_text_is_the_books_prose_without_code_or_math():
+    text = data.course_text()
+    assert 50_000 < len(text) and "the artificial neuron" in text
+    assert set(text) <= set("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'()- \n")
+    for markup in ("```", "$$", "import numpy", "<details>", "\\frac"):
+        assert markup not in text
+    with pytest.raises(FileNotFoundError, match="checkout of the course repository"):
+        data.course_text(chapters=("99-missing",))
