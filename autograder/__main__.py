@@ -71,7 +71,7 @@ def parser():
     g.add_argument("--workers", type=int, default=1, help="students graded at once (default: 1)")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="device for the student's code and the reference (default: auto)")
-    g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default: 120)")
+    g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell of the student's, and per call of their code from a test cell (default: 120)")
     g.add_argument("--time-limit", type=float, default=600, help="seconds per notebook (default: 600)")
     g.add_argument("--memory-limit", type=float, default=6.0, help="GiB per notebook (default: 6; 0: none)")
     g.add_argument("--no-sandbox", action="store_true",

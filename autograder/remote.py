@@ -72,6 +72,8 @@ class StudentKernel(wire.Peer):
         super().__init__(from_kernel_r, to_kernel_w)
         self.output = bytearray()  # the last bytes the student's code printed, for diagnostics
         threading.Thread(target=self._drain, daemon=True).start()
+        self.call_timeout = None  # while a test cell runs: the seconds each call into student code may take
+        self.calling = 0          # calls into student code in progress (a callback may nest one in another)
         self._depth = 0
         self.dead, self.out_of_memory = None, False
         try:
@@ -94,6 +96,10 @@ class StudentKernel(wire.Peer):
     def request(self, message):
         if self.dead:
             raise KernelDied(self.dead, self.out_of_memory)
+        outermost = self.call_timeout is not None and not self.calling
+        if outermost:  # a test cell's call into student code: its own time limit
+            self.deadline = time.monotonic() + self.call_timeout
+        self.calling += 1
         try:
             return super().request(message)
         except wire.Timeout:
@@ -103,6 +109,10 @@ class StudentKernel(wire.Peer):
             raise KernelDied(self.dead) from None
         except (wire.PeerGone, OSError):
             raise self._died() from None
+        finally:
+            self.calling -= 1
+            if outermost:
+                self.deadline = None
 
     def _interrupt(self, message):
         """Past the deadline: interrupt the student's code (KeyboardInterrupt), as Jupyter does."""

@@ -220,6 +220,25 @@ def test_a_runaway_call_is_interrupted_and_the_kernel_keeps_going(kernel):
     assert np.array_equal(relu(np.array([-3.0])), [0.0])
 
 
+def test_in_a_test_cell_each_call_gets_the_time_limit_and_the_graders_own_work_does_not_count(kernel):
+    import time
+
+    loops, relu = names(kernel, "loops", "relu")
+    kernel.call_timeout = 1.0
+    try:
+        time.sleep(1.5)  # the grader's own work, e.g. timing a reference training
+        for _ in range(3):
+            assert np.array_equal(relu(np.array([-3.0])), [0.0])
+            time.sleep(0.4)
+        start = time.monotonic()
+        with pytest.raises(CellTimeout):
+            loops()
+        assert time.monotonic() - start < 1.0 + 5  # the limit, then the grace to stop
+    finally:
+        kernel.call_timeout = None
+    assert kernel.deadline is None and np.array_equal(relu(np.array([-3.0])), [0.0])
+
+
 def test_a_kernel_that_exits_is_reported_dead(tmp_path):
     k = StudentKernel(tmp_path)
     try:
