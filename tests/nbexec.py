@@ -55,11 +55,26 @@ def affected(cells, replace):
 
 
 def names(source):
-    """``(defined, read)``: the global names a cell assigns or defines, and those it reads."""
+    """``(defined, read)``: the global names a cell assigns or defines, and those it reads. A
+    function's or class's own locals are not globals: only their names count as defined."""
     tree = ast.parse(source)
-    defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    defined |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    defined |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-                for a in n.names}
+    defined = set()
+    for node in _module_level(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
     read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return defined, read
+
+
+def _module_level(tree):
+    """Every node of ``tree`` outside function, lambda and class bodies (their names included)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) or node is tree:
+            stack.extend(ast.iter_child_nodes(node))
