@@ -17,8 +17,8 @@ from dlcourse.widgets import MAX_FRAMES, one_torch_thread
 from dlcourse.widgets import rnn as R
 
 # Two values of each control that must give different outputs (all among the precomputed ones).
-GRADIENT_CHANGES = {"scale": (0.8, 1.25), "length": (25, 100), "activation": ("tanh", "linear")}
-LSTM_CHANGES = {"forget": (0.5, 0.99), "write": (0.0, 1.0), "output": (0.5, 1.0), "length": (20, 60)}
+GRADIENT_CHANGES = {"scale": (0.8, 1.25), "length": (20, 100), "activation": ("tanh", "linear")}
+LSTM_CHANGES = {"forget": (0.5, 0.99), "write": (0.0, 1.0), "output": (0.0, 1.0), "length": (20, 60)}
 GENERATION_CHANGES = {"prompt": (R.DEFAULT_PROMPTS[0], R.DEFAULT_PROMPTS[2]), "temperature": (0.2, 1.5)}
 
 FIGURE_CASES = [(R.gradient_norm_widget, GRADIENT_CHANGES), (R.lstm_gate_explorer, LSTM_CHANGES)]
@@ -93,8 +93,8 @@ def lstm_frame_matches(frame, params):
 
 
 @pytest.mark.parametrize("make, matches, frames", [
-    (R.gradient_norm_widget, gradient_frame_matches, 7 * 4 * 3),
-    (R.lstm_gate_explorer, lstm_frame_matches, 4 * 3 * 3 * 2),
+    (R.gradient_norm_widget, gradient_frame_matches, 7 * 3 * 3),
+    (R.lstm_gate_explorer, lstm_frame_matches, 4 * 3 * 2 * 2),
 ], ids=FIGURE_IDS)
 def test_static_rendering_has_one_frame_per_grid_point(make, matches, frames, cheap_frames):
     data_ = W.check_static_rendering(make(), matches)

@@ -112,6 +112,12 @@ def lstm_cell(x, h, c, W, U, b):
             _LSTM.format(old="h", squashed="torch.tanh(c_new)"), "the forget gate multiplies the old cell state c"),
     Mistake("lstm_cell", "test_lstm_cell", "no tanh on the cell state before the output gate",
             _LSTM.format(old="c", squashed="c_new"), "the output gate multiplies tanh(c_new)"),
+    Mistake("lstm_cell", "test_lstm_cell", "takes h and c in each other's place", '''
+def lstm_cell(x, c, h, W, U, b):
+    i, f, g, o = (x @ W + h @ U + b).chunk(4, dim=1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new
+''', "h and c are swapped"),
     # Part 4: clip_grad_norm
     Mistake("clip_grad_norm", "test_clip_grad_norm", "clips each tensor by its own norm", '''
 def clip_grad_norm(grads, max_norm):

@@ -140,7 +140,7 @@ def gradient_norm_widget():
         {
             "scale": Slider("spectral radius of W_h", 0.5, 1.5, 0.05, 1.0,
                             static=[0.6, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5]),
-            "length": Slider("sequence length", 10, 100, 5, 50, static=[10, 25, 50, 100]),
+            "length": Slider("sequence length", 10, 100, 5, 50, static=[20, 50, 100]),
             "activation": Choice("activation", list(ACTIVATIONS), "tanh"),
         },
         title="Vanishing and exploding gradients: how far back a loss can reach",
@@ -228,7 +228,7 @@ def lstm_gate_explorer():
         {
             "forget": Slider("forget gate f", 0.0, 1.0, 0.01, 0.9, static=[0.5, 0.9, 0.99, 1.0]),
             "write": Slider("input gate i (after step 0)", 0.0, 1.0, 0.05, 0.0, static=[0.0, 0.2, 1.0]),
-            "output": Slider("output gate o", 0.0, 1.0, 0.05, 1.0, static=[0.0, 0.5, 1.0]),
+            "output": Slider("output gate o", 0.0, 1.0, 0.05, 1.0, static=[0.0, 1.0]),
             "length": Slider("steps", 5, 100, 5, 20, static=[20, 60]),
         },
         title="LSTM gate explorer: one value in the cell, and what becomes of it",
