@@ -136,6 +136,75 @@ def adding_problem(n, length=50, seed=0):
     return np.stack([values, markers], axis=-1), (values * markers).sum(axis=1)
 
 
+def reversal(n, length=16, vocab_size=10, seed=0):
+    """Sequence reversal, a task for sequence-to-sequence models (chapter 6): ``X`` holds ``n``
+    sequences of ``length`` random tokens from ``0 .. vocab_size - 1`` (int64, shape ``(n, length)``)
+    and ``Y`` the same sequences reversed, ``Y[:, i] = X[:, length - 1 - i]``."""
+    X = _rng(seed).integers(0, vocab_size, size=(n, length))
+    return X, X[:, ::-1].copy()
+
+
+# The grammar of ``pronoun_sentences``: an eater, a food, and a last word that says which one "it" is.
+PRONOUN_WORDS = {
+    "eaters": ("cat", "dog", "fox", "owl", "bear", "goat"),
+    "foods": ("cake", "soup", "bread", "apple", "cheese", "pie"),
+    "eater_first_verbs": ("ate", "wanted", "smelled", "grabbed"),   # the cat ate the cake
+    "food_first_verbs": ("tempted", "pleased", "attracted", "lured"),  # the cake tempted the cat
+    "eater_words": ("hungry", "greedy", "starving"),   # "it was hungry": it is the eater
+    "food_words": ("tasty", "fresh", "sweet"),          # "it was tasty": it is the food
+}
+PRONOUN_VOCAB = ["the", "because", "it", "was"] + [w for words in PRONOUN_WORDS.values() for w in words]
+PRONOUN_POSITION = 6
+
+
+def pronoun_sentences(n, seed=0):
+    """Sentences in which "it" refers to one of two nouns, and a word after "it" says which.
+
+    Every sentence has the same 9 words (positions 0 to 8)::
+
+        the NOUN1 VERB the NOUN2 because it was WORD
+        the cat   ate  the cake  because it was hungry    (it = cat, position 1)
+        the cat   ate  the cake  because it was tasty     (it = cake, position 4)
+        the soup  tempted the fox because it was starving  (it = fox, position 4)
+
+    One noun is an eater ("cat", "dog", ...: ``PRONOUN_WORDS["eaters"]``), the other a food
+    ("cake", "soup", ...). Half the sentences, at random, put the eater first, with an
+    eater-first verb ("ate", "wanted", ...); the others put the food first, with a food-first
+    verb ("tempted", "pleased", ...). The last word is, at random with equal odds, an eater word
+    ("hungry", "greedy", "starving"), and then "it" is the eater, or a food word ("tasty",
+    "fresh", "sweet"), and then "it" is the food. So the referent's position is 1 or 4 with equal
+    odds whatever the other words: neither position alone nor the nouns alone answer; a model
+    must read the last word, after "it", and find the noun of the class it names. Every choice
+    (order, nouns, verb, last word) is uniform and independent of the others.
+
+    Returns a dict: ``tokens`` int64 ``(n, 9)`` (indices into ``vocab``); ``vocab``, the list of
+    words (``PRONOUN_VOCAB``, the same for every seed; index = token id); ``pronoun``, the
+    position of "it" (6 in every sentence); ``antecedent`` int64 ``(n,)``, the position of the
+    noun "it" refers to (1 or 4); ``other`` int64 ``(n,)``, the position of the other noun; and
+    ``target`` int64 ``(n,)``, the token id of the referent,
+    ``tokens[arange(n), antecedent]``.
+    """
+    rng = _rng(seed)
+    W, index = PRONOUN_WORDS, {w: i for i, w in enumerate(PRONOUN_VOCAB)}
+
+    def draw(words):
+        return np.array([index[w] for w in words])[rng.integers(0, len(words), size=n)]
+
+    eater_first = rng.random(n) < 0.5
+    about_eater = rng.random(n) < 0.5
+    eater, food = draw(W["eaters"]), draw(W["foods"])
+    verb = np.where(eater_first, draw(W["eater_first_verbs"]), draw(W["food_first_verbs"]))
+    last = np.where(about_eater, draw(W["eater_words"]), draw(W["food_words"]))
+    first, second = np.where(eater_first, eater, food), np.where(eater_first, food, eater)
+    the, because, it, was = (np.full(n, index[w]) for w in ("the", "because", "it", "was"))
+    tokens = np.stack([the, first, verb, the, second, because, it, was, last], axis=1).astype(np.int64)
+    eater_at = np.where(eater_first, 1, 4)
+    antecedent = np.where(about_eater, eater_at, 5 - eater_at).astype(np.int64)
+    return {"tokens": tokens, "vocab": list(PRONOUN_VOCAB), "pronoun": PRONOUN_POSITION,
+            "antecedent": antecedent, "other": (5 - antecedent).astype(np.int64),
+            "target": tokens[np.arange(n), antecedent]}
+
+
 BOOK_CHAPTERS = Path(__file__).resolve().parent.parent / "book" / "chapters"
 PROSE_CHAPTERS = ("01-neuron", "02-layers", "03-backprop", "04-cnn")
 _NOT_PROSE = [r"```.*?```", r"\$\$.*?\$\$", r"\$[^$]*\$", r"<[^>]+>", r"\{[a-z-]+\}`[^`]*`"]

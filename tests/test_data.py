@@ -90,3 +90,49 @@ def test_course_text_is_the_books_prose_without_code_or_math():
         assert markup not in text
     with pytest.raises(FileNotFoundError, match="checkout of the course repository"):
         data.course_text(chapters=("99-missing",))
+
+
+def test_reversal_pairs_each_sequence_with_its_reverse():
+    X, Y = data.reversal(50, length=16, vocab_size=10, seed=2)
+    assert X.shape == Y.shape == (50, 16) and X.dtype == np.int64
+    assert np.array_equal(Y, X[:, ::-1]) and X.min() >= 0 and X.max() <= 9
+    assert not np.array_equal(X, data.reversal(50, seed=3)[0])
+
+
+def test_pronoun_sentences_follow_the_grammar_and_the_last_word_decides_the_referent():
+    sents = data.pronoun_sentences(4000, seed=3)
+    tokens, vocab, n = sents["tokens"], sents["vocab"], 4000
+    assert tokens.shape == (n, 9) and tokens.dtype == np.int64 and vocab == data.PRONOUN_VOCAB
+    assert len(set(vocab)) == len(vocab) and sents["pronoun"] == 6
+    for key in ("antecedent", "other", "target"):
+        assert sents[key].shape == (n,) and sents[key].dtype == np.int64
+    words = np.array(vocab)[tokens]
+    W = {k: set(v) for k, v in data.PRONOUN_WORDS.items()}
+    fixed = {0: "the", 3: "the", 5: "because", 6: "it", 7: "was"}
+    assert all(np.all(words[:, i] == w) for i, w in fixed.items())
+    eater_first = np.isin(words[:, 1], list(W["eaters"]))
+    assert np.all(np.isin(words[:, 4], list(W["foods"])) == eater_first)
+    assert np.all(np.isin(words[~eater_first, 1], list(W["foods"])))
+    assert np.all(np.isin(words[~eater_first, 4], list(W["eaters"])))
+    assert np.all(np.isin(words[eater_first, 2], list(W["eater_first_verbs"])))
+    assert np.all(np.isin(words[~eater_first, 2], list(W["food_first_verbs"])))
+    about_eater = np.isin(words[:, 8], list(W["eater_words"]))
+    assert np.all(about_eater | np.isin(words[:, 8], list(W["food_words"])))
+    # the referent is the noun of the class the last word names, wherever it stands
+    referent = words[np.arange(n), sents["antecedent"]]
+    assert np.all(np.isin(referent, list(W["eaters"])) == about_eater)
+    assert np.all(np.isin(sents["antecedent"], [1, 4])) and np.all(sents["other"] == 5 - sents["antecedent"])
+    assert np.array_equal(sents["target"], tokens[np.arange(n), sents["antecedent"]])
+    # neither the position nor the order of the nouns answers: all four cases are common
+    for first in (True, False):
+        for at in (1, 4):
+            share = np.mean((eater_first == first) & (sents["antecedent"] == at))
+            assert 0.22 < share < 0.28, (first, at, share)
+    assert set(words[:, 1]) == W["eaters"] | W["foods"] and set(words[:, 8]) == W["eater_words"] | W["food_words"]
+
+
+def test_pronoun_sentences_are_seeded():
+    a, b, c = (data.pronoun_sentences(50, seed=s) for s in (1, 1, 2))
+    assert all(np.array_equal(a[k], b[k]) for k in ("tokens", "antecedent", "other", "target"))
+    assert not np.array_equal(a["tokens"], c["tokens"])
+    assert data.pronoun_sentences(5, seed=9)["vocab"] == a["vocab"]

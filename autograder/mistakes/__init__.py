@@ -22,14 +22,14 @@ class Alternative:
 
 
 def alternatives_for(slug):
-    from autograder.mistakes import rnn
+    from autograder.mistakes import rnn, transformers
 
-    return {"05-rnn": rnn.ALTERNATIVES}.get(slug, [])
+    return {"05-rnn": rnn.ALTERNATIVES, "06-transformers": transformers.ALTERNATIVES}.get(slug, [])
 
 
 def mistakes_for(slug):
-    from autograder.mistakes import backprop, cnn, layers, neuron, rnn
+    from autograder.mistakes import backprop, cnn, layers, neuron, rnn, transformers
 
     return {"01-neuron": neuron.MISTAKES, "02-layers": layers.MISTAKES,
             "03-backprop": backprop.MISTAKES, "04-cnn": cnn.MISTAKES,
-            "05-rnn": rnn.MISTAKES}.get(slug, [])
+            "05-rnn": rnn.MISTAKES, "06-transformers": transformers.MISTAKES}.get(slug, [])
