@@ -9,6 +9,7 @@ test cells that read a name the changed cell defines, directly or through other 
 and the test cells that define what those need. Every other test cell reads nothing the change
 touched, so it passes as it does for the reference (which ``check_reference_passes`` proves)."""
 import ast
+import symtable
 
 import nbformat
 
@@ -42,21 +43,35 @@ def affected(cells, replace):
     """``id``s of the cells to run when the solution cells in ``replace`` change: every setup and
     solution cell, and the slice of test cells that can see the change."""
     changed = set()
-    for cell, source in cells:  # names the change reaches, through the solution cells in order
+    for cell, source in cells:  # names the change reaches, in order: solution cells, and test helpers
         if is_solution(cell) and (grade_id(cell) in replace or names(source)[1] & changed):
             changed |= names(source)[0]
+        elif is_test(cell):
+            changed |= helpers_reading(source, changed)
     run, needed = set(), set()
     for cell, source in reversed(cells):  # test cells that read a changed name, and what they need
         defines, reads = names(source)
         if not is_test(cell) or reads & changed or defines & needed:
             run.add(id(cell))
-            needed |= reads if is_test(cell) else set()
+            needed |= reads - defines if is_test(cell) else set()  # what it does not define itself
     return run
+
+
+def helpers_reading(source, changed):
+    """The functions and classes a test cell defines that read a changed name, directly or
+    through one another (a later test cell calling them sees the change too)."""
+    scopes = {t.get_name(): _global_reads(t) for t in symtable.symtable(source, "<cell>", "exec").get_children()}
+    found = set()
+    while True:
+        more = {name for name, reads in scopes.items() if reads & (changed | found)} - found
+        if not more:
+            return found
+        found |= more
 
 
 def names(source):
     """``(defined, read)``: the global names a cell assigns or defines, and those it reads. A
-    function's or class's own locals are not globals: only their names count as defined."""
+    function's or class's own locals and parameters are not globals."""
     tree = ast.parse(source)
     defined = set()
     for node in _module_level(tree):
@@ -66,8 +81,17 @@ def names(source):
             defined.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return defined, read
+    return defined, _global_reads(symtable.symtable(source, "<cell>", "exec"))
+
+
+def _global_reads(table):
+    """The global names a cell's code reads, in its own body and in its functions' and classes'
+    (their locals and parameters are not globals)."""
+    found = {s.get_name() for s in table.get_symbols()
+             if s.is_referenced() and (table.get_type() == "module" or s.is_global())}
+    for child in table.get_children():
+        found |= _global_reads(child)
+    return found
 
 
 def _module_level(tree):
