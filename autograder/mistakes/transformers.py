@@ -97,6 +97,18 @@ def scaled_dot_product_attention(q, k, v, mask=None):
         weights = weights * mask
     return weights @ v, weights
 ''', "the mask is applied after the softmax"),
+    Mistake("scaled_dot_product_attention", "test_scaled_dot_product_attention", "the mask read the other way round",
+            _ATTENTION.format(scale="math.sqrt(q.shape[-1])", axis=-1).replace("~mask", "mask"),
+            "the mask is read the other way round"),
+    Mistake("scaled_dot_product_attention", "test_scaled_dot_product_attention", "a softmax that overflows", '''
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    e = torch.exp(scores)
+    if mask is not None:
+        e = e * mask
+    weights = e / e.sum(dim=-1, keepdim=True)
+    return weights @ v, weights
+''', "exp overflowed for large scores"),
     # Part 2: causal_mask
     Mistake("causal_mask", "test_causal_mask", "a mask that lets a token see the next one", '''
 def causal_mask(n, device=None):
@@ -128,6 +140,7 @@ def sinusoidal_positions(n, d):
             _layer_norm(var="x.var(dim=-1, keepdim=True)"), "the variance divides by D - 1"),
     Mistake("layer_norm", "test_layer_norm", "eps added outside the square root",
             _layer_norm(spread="(torch.sqrt(var) + eps)"), "eps is added outside the square root"),
+    Mistake("layer_norm", "test_layer_norm", "forgets eps", _layer_norm(spread="torch.sqrt(var)"), "eps is missing"),
     # Part 5: MultiHeadAttention
     Mistake("MultiHeadAttention", "test_MultiHeadAttention", "heads split along the wrong dimension",
             _MHA.format(split="t.reshape(batch, self.n_heads, n, d_head)",
@@ -137,6 +150,16 @@ def sinusoidal_positions(n, d):
             _MHA.format(split="t.reshape(batch, n, self.n_heads, d_head).transpose(1, 2)",
                         out="out.transpose(1, 2).reshape(batch, n, d_model)"),
             "out_proj is never applied"),
+    Mistake("MultiHeadAttention", "test_MultiHeadAttention", "merges the heads without transposing back",
+            _MHA.format(split="t.reshape(batch, n, self.n_heads, d_head).transpose(1, 2)",
+                        out="self.out_proj(out.reshape(batch, n, d_model))"),
+            "the heads are merged without transposing back"),
+    Mistake("MultiHeadAttention", "test_MultiHeadAttention", "scales each head by sqrt(d_model)",
+            _MHA.format(split="t.reshape(batch, n, self.n_heads, d_head).transpose(1, 2)",
+                        out="self.out_proj(out.transpose(1, 2).reshape(batch, n, d_model))").replace(
+                "out, _ = scaled_dot_product_attention(q, k, v, mask)",
+                "out, _ = scaled_dot_product_attention(q * (d_head / d_model) ** 0.5, k, v, mask)"),
+            "the scores are divided by sqrt(d_model)"),
     # Part 6: TransformerBlock
     Mistake("TransformerBlock", "test_TransformerBlock", "the residual added before the norm (post-norm)",
             _BLOCK.format(body="        x = self.norm1(x + self.attn(x, mask))\n        return self.norm2(x + self.ff(x))\n"),
@@ -144,9 +167,19 @@ def sinusoidal_positions(n, d):
     Mistake("TransformerBlock", "test_TransformerBlock", "the feed-forward reads the stream before attention",
             _BLOCK.format(body="        h = x + self.attn(self.norm1(x), mask)\n        return h + self.ff(self.norm2(x))\n"),
             "TransformerBlock(8, 2, 32)(x (2, 5, 8), float32 on cpu, mask=None): "),
+    Mistake("TransformerBlock", "test_TransformerBlock", "norm1 used for both sub-layers",
+            _BLOCK.format(body="        x = x + self.attn(self.norm1(x), mask)\n        return x + self.ff(self.norm1(x))\n"),
+            "norm1 is used for both sub-layers"),
     # Part 7: train_reverser
     Mistake("train_reverser", "test_train_reverser", "no position embeddings",
-            _REVERSER.format(positions="", ret="    return model\n"), "without position embeddings"),
+            _REVERSER.format(positions="", ret="    return model\n"), "what a model with no position information gets"),
+    Mistake("train_reverser", "test_train_reverser", "returns probabilities at evaluation",
+            _REVERSER.format(positions=" + self.pos(torch.arange(16, device=idx.device))",
+                             ret="    return model\n").replace(
+                "return self.head(self.norm(self.block(x)))",
+                "logits = self.head(self.norm(self.block(x)))\n"
+                "            return logits if self.training else torch.softmax(logits, dim=-1)"),
+            "the trained model returns probabilities"),
     Mistake("train_reverser", "test_train_reverser", "forgets to return the model",
             _REVERSER.format(positions=" + self.pos(torch.arange(16, device=idx.device))", ret="    model.eval()\n"),
             "train_reverser(device) returned None"),
