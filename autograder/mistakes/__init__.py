@@ -22,9 +22,10 @@ class Alternative:
 
 
 def alternatives_for(slug):
-    from autograder.mistakes import rnn, transformers
+    from autograder.mistakes import cnn, rnn, transformers
 
-    return {"05-rnn": rnn.ALTERNATIVES, "06-transformers": transformers.ALTERNATIVES}.get(slug, [])
+    return {"04-cnn": cnn.ALTERNATIVES, "05-rnn": rnn.ALTERNATIVES,
+            "06-transformers": transformers.ALTERNATIVES}.get(slug, [])
 
 
 def mistakes_for(slug):

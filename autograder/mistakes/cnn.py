@@ -3,7 +3,7 @@
 The order matters to the demo class (autograder/demo.py): one student makes the first and the
 last mistakes, another the 3rd, 8th and 13th, and each student's must belong to different parts.
 """
-from autograder.mistakes import Mistake
+from autograder.mistakes import Alternative, Mistake
 
 _HEAD = '''
 def {name}(x, w, b, stride=1, padding=0):
@@ -182,4 +182,38 @@ class DigitCNN(nn.Module):
             _training(lr="1e-3", epochs=1), "target: 98%"),
     Mistake("train_cnn", "test_train_cnn", "forgets to return the model", _training(ret=""),
             "returned None"),
+    # Part 7: dropout
+    Mistake("dropout", "test_dropout", "keeps the kept values unscaled", '''
+def dropout(x, p_keep, training=True):
+    if not training:
+        return x
+    return x * (torch.rand_like(x) < p_keep)
+''', "not by 1/p_keep"),
+    Mistake("dropout", "test_dropout", "p_keep used as the drop probability", '''
+def dropout(x, p_keep, training=True):
+    if not training:
+        return x
+    return x * (torch.rand_like(x) >= p_keep) / p_keep
+''', "p_keep is the probability to KEEP a value"),
+    Mistake("dropout", "test_dropout", "drops values at evaluation too", '''
+def dropout(x, p_keep, training=True):
+    return x * (torch.rand_like(x) < p_keep) / p_keep
+''', "at evaluation dropout does nothing"),
+]
+
+# Correct answers written otherwise than the reference: each must pass every test.
+ALTERNATIVES = [
+    Alternative("dropout", "torch.bernoulli and torch.where", '''
+def dropout(x, p_keep, training=True):
+    if training and p_keep < 1:
+        mask = torch.bernoulli(torch.full_like(x, p_keep))
+        return torch.where(mask.bool(), x / p_keep, torch.zeros_like(x))
+    return x
+'''),
+    Alternative("dropout", "an in-place Bernoulli draw on a new tensor", '''
+def dropout(x, p_keep, training=True):
+    if not training:
+        return x
+    return x * torch.empty_like(x).bernoulli_(p_keep).div_(p_keep)
+'''),
 ]
