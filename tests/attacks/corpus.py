@@ -81,7 +81,7 @@ x20-memory-children
     Three forked children each touch 450 MB, then the kernel grows: together past the 2 GiB limit,
     which no single process reaches. Result: memory-limit (the cgroup's OOM killer stops the kernel).
 x21-fork-bomb
-    Up to 10,000 os.fork() calls, each child exec'ing a sleep. Result: the cgroup's process limit
+    Up to 100,000 os.fork() calls, each child exec'ing a sleep. Result: the cgroup's process limit
     (256) makes every fork after the first ~250 fail; the failing forks still take ~1 ms each and the
     loop does not see the interrupt, so the cell times out and the kernel is killed with every child.
 x22-leftover-process
@@ -149,7 +149,7 @@ class Targets:
     # where x14 tries to reach the outside world (an unsandboxed run may point them at harmless addresses)
     outside_hosts: tuple = (("example.com", 80), ("1.1.1.1", 53), ("8.8.8.8", 443))
     outside_name: str = "pypi.org"
-    forks: int = 10000  # x21's fork attempts (an unsandboxed run has no process limit to stop them)
+    forks: int = 100000  # x21's fork attempts (an unsandboxed run has no process limit to stop them)
 
     def copy_of_victim(self):
         return Path(self.victim_copy or self.out / ".work" / "students" / VICTIM / "submitted.ipynb")
