@@ -11,6 +11,10 @@ STAMP := $(VENV)/.installed
 VENDOR := book/_static/vendor
 NPM_PACKAGES := mathjax@3.2.2 requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15
 
+# Matplotlib's font cache lives with each checkout: a cache shared by several checkouts names
+# fonts inside another one's .venv, and once that is deleted every figure warns on stderr.
+export MPLCONFIGDIR := $(CURDIR)/.build/matplotlib
+
 .PHONY: all setup book test test-fast grade release vendor chromium sandbox clean
 
 all: test
