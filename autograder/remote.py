@@ -187,6 +187,7 @@ class StudentKernel(wire.Peer):
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(obj, torch.nn.Module) and type(obj).__module__.startswith("dlcourse."):
             ref["moved"] = {"cls": f"{type(obj).__module__}:{type(obj).__qualname__}",
+                            "config": self.encode(dict(getattr(obj, "config", {}))),
                             "state": self.encode(dict(obj.state_dict())), "training": obj.training}
         return ref
 
@@ -326,6 +327,10 @@ def _warning_class(name):
 def _write_back(original, new):
     """Student code changed an array argument in place: change ours the same way."""
     import numpy as np
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(original, torch.Generator) and isinstance(new, torch.Generator):
+        original.set_state(new.get_state())
+        return
     if isinstance(original, np.ndarray) and not isinstance(new, wire.Remote):
         new = np.asarray(new.detach().cpu().numpy() if hasattr(new, "detach") else new)
         if new.shape == original.shape:

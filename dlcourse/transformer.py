@@ -89,6 +89,10 @@ class TinyTransformer(nn.Module):
 
     def __init__(self, vocab_size, max_len, d_model=64, n_heads=4, n_layers=2, d_ff=None, causal=False):
         super().__init__()
+        # the constructor's arguments, so that a copy can be built elsewhere (the grader lends
+        # models to student code this way: class, config and weights)
+        self.config = dict(vocab_size=vocab_size, max_len=max_len, d_model=d_model, n_heads=n_heads,
+                           n_layers=n_layers, d_ff=d_ff, causal=causal)
         self.causal = causal
         self.embed = nn.Embedding(vocab_size, d_model)
         self.position = nn.Embedding(max_len, d_model)

@@ -128,6 +128,12 @@ def uses_autograd():
     (t * 2).sum().backward()
     return t.grad
 
+def draw_with(g):
+    return torch.rand(3, generator=g)
+
+def lent_model(model, idx):
+    return type(model).__name__, model.config, str(next(model.parameters()).dtype), model(idx)
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
@@ -172,6 +178,27 @@ def test_warnings_random_state_and_callbacks_travel_with_a_call(kernel):
     assert draw() == first  # the kernel drew from the grader's random state
     assert np.random.rand() != first[0]  # ... and the grader's state moved on with it
     assert np.array_equal(apply(lambda v: v * 10, np.array([1.0])), [11.0])
+
+
+def test_a_random_generator_travels_by_state_and_comes_back_advanced(kernel):
+    (draw_with,) = names(kernel, "draw_with")
+    g = torch.Generator().manual_seed(5)
+    first, second = checks.call(draw_with, g), checks.call(draw_with, g)
+    expected = torch.Generator().manual_seed(5)
+    assert torch.equal(first, torch.rand(3, generator=expected)) and torch.equal(second, torch.rand(3, generator=expected))
+    assert torch.equal(g.get_state(), expected.get_state())
+
+
+def test_a_lent_course_model_is_rebuilt_in_the_kernel_with_its_config_and_dtype(kernel):
+    from dlcourse.transformer import TinyTransformer
+
+    (lent_model,) = names(kernel, "lent_model")
+    model = TinyTransformer(11, 9, d_model=8, n_heads=2, n_layers=1, causal=True).double().eval()
+    idx = torch.randint(0, 11, (2, 5))
+    name, config, dtype, out = lent_model(model, idx)
+    assert name == "TinyTransformer" and config == model.config and dtype == "torch.float64"
+    with torch.no_grad():
+        assert torch.equal(out.detach(), model(idx))
 
 
 def test_a_remote_module_passes_isinstance_and_keeps_its_identity(kernel):

@@ -38,8 +38,12 @@ class Kernel(wire.Peer):
                 spec = ref["moved"]
                 if not str(spec["cls"]).startswith("dlcourse."):
                     raise wire.WireError("only the course's own models can move into the kernel")
-                model = resolve_path(spec["cls"])()
-                model.load_state_dict(self.decode(spec["state"]))
+                state = self.decode(spec["state"])
+                model = resolve_path(spec["cls"])(**self.decode(spec.get("config") or {"$t": "dict", "v": []}))
+                tensors = [t for t in state.values() if t.is_floating_point()]
+                if tensors:  # the lent model's dtype and device, not the class's defaults
+                    model.to(device=tensors[0].device, dtype=tensors[0].dtype)
+                model.load_state_dict(state)
                 model.train(bool(spec["training"]))
                 self.moved[key] = model
             return self.moved[key]
@@ -120,11 +124,15 @@ def snapshot(x):
         return x.copy()
     if torch is not None and isinstance(x, torch.Tensor):
         return x.detach().clone()
+    if torch is not None and isinstance(x, torch.Generator):
+        return x.get_state()
     return None
 
 
 def same(x, before):
     np = sys.modules["numpy"]
+    if hasattr(x, "get_state") and hasattr(x, "manual_seed"):  # a torch generator: compare states
+        x = x.get_state()
     if hasattr(x, "detach"):
         x, before = x.detach().cpu().numpy(), before.cpu().numpy()
     return x.shape == before.shape and np.array_equal(x, before, equal_nan=True)

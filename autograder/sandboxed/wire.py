@@ -2,7 +2,7 @@
 
 Both processes run this file (the kernel imports it by path, without the autograder package).
 Messages are length-prefixed JSON. Numbers, strings, None, lists, tuples, dicts, slices, numpy
-arrays and scalars, torch tensors, dtypes and devices travel as values; decoding them builds
+arrays and scalars, torch tensors, dtypes, devices and random generators (their state) travel as values; decoding them builds
 arrays from bytes and never runs code (no pickle). Anything else stays where it lives and travels
 as a *reference*: the other side gets a ``Remote`` whose calls, attribute reads, iteration and
 arithmetic are sent back as requests. Either side may make requests while it waits for a reply
@@ -97,6 +97,8 @@ def encode(obj, export, depth=0):
             return {"$t": "dtype", "v": str(obj)[6:]}
         if isinstance(obj, torch.Size):
             return {"$t": "tuple", "v": [int(n) for n in obj]}
+        if isinstance(obj, torch.Generator):  # its state travels; a changed state comes back
+            return {"$t": "tgen", "device": str(obj.device), "state": _encode_tensor(obj.get_state(), torch, export, depth)}
     if isinstance(obj, float) and type(obj).__module__ == "builtins":
         return float(obj)
     if type(obj) in (list, tuple) or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
@@ -167,6 +169,14 @@ def decode(data, resolve, depth=0):
         return Ellipsis
     if tag == "bytes":
         return _unb64(data["b"])
+    if tag == "tgen":
+        import torch
+        state = decode(data["state"], resolve, depth + 1)
+        if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8:
+            raise WireError("a random generator's state is a uint8 tensor")
+        g = torch.Generator(str(data["device"]) if torch.cuda.is_available() else "cpu")
+        g.set_state(state.cpu())
+        return g
     if tag == "ref":
         return resolve(data)
     raise WireError(f"unknown value tag {tag!r}")
