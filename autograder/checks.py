@@ -140,6 +140,20 @@ def forbidden(targets, message):
             setattr(owner, name, original)
 
 
+@contextlib.contextmanager
+def forbidden_module(name, message):
+    """While student code runs, every function and method of the course module ``name``
+    (``dlcourse.llm``, say) raises ``message``, whatever name the student imported it under: the
+    course's own version of what the part asks the student to write. Fails with ``message`` at
+    the end of the block if student code called one and swallowed the refusal."""
+    from autograder.sandboxed.refusals import refuse_module
+
+    rule = _Rule("module", message, module=name)
+    with _in_force(rule), refuse_module(name, message, rule.used):
+        yield
+    expect(not rule.used, message)
+
+
 def call_without_ops(pattern, message, func, *args, what=None, hint=None, **kwargs):
     """``call``, failing with ``message`` if ``func`` runs a torch operation whose name matches
     the regular expression ``pattern``: it sees every route to an operation (``F.conv2d``,

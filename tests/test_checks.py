@@ -171,6 +171,30 @@ def test_forbidden_blocks_autograd_inside_and_restores_it_after():
     assert torch.equal(uses_autograd(), torch.tensor([2.0, 2.0]))
 
 
+def test_forbidden_module_refuses_the_course_version_by_any_name_and_restores_it_after():
+    from dlcourse import llm
+    from dlcourse.llm import bpe_train as renamed
+    from dlcourse.transformer import MultiHeadAttention
+
+    def quietly():
+        try:
+            return llm.generate(None, None, 0)  # a decorated function: the function it wraps is refused
+        except AssertionError:
+            return "swallowed"
+
+    with pytest.raises(AssertionError, match="raised AssertionError: write it yourself"):
+        with checks.forbidden_module("dlcourse.llm", "write it yourself"):
+            checks.call(renamed, "ab ab", 1, what="bpe_train(...)")
+    with pytest.raises(AssertionError, match="write it yourself"):
+        with checks.forbidden_module("dlcourse.llm", "write it yourself"):
+            assert checks.call(quietly) == "swallowed"
+    assert renamed("ab ab", 1) == [(97, 98)] and not hasattr(llm, "__refusal__")
+    with pytest.raises(AssertionError, match="your own attention"):  # methods of its classes too
+        with checks.forbidden_module("dlcourse.transformer", "your own attention"):
+            MultiHeadAttention(4, 2)(torch.ones(1, 3, 4))
+    assert MultiHeadAttention(4, 2)(torch.ones(1, 3, 4)).shape == (1, 3, 4)
+
+
 def test_numerical_gradient_tolerance_passes_central_and_fails_one_sided_differences():
     f, x, eps = (lambda v: np.sum(v ** 3)), np.array([0.5, 1.0, -2.0]), 1e-5
     e = np.eye(3) * eps

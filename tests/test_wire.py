@@ -128,6 +128,10 @@ def uses_autograd():
     (t * 2).sum().backward()
     return t.grad
 
+def course_bpe(text):
+    from dlcourse.llm import bpe_train as mine
+    return mine(text, 1)
+
 def draw_with(g):
     return torch.rand(3, generator=g)
 
@@ -236,6 +240,11 @@ def test_refusals_asked_for_by_checks_apply_in_the_kernel(kernel):
         with checks.forbidden([(torch.Tensor, "backward")], "no autograd here"):
             checks.call(uses_autograd)
     assert torch.equal(uses_autograd(), torch.full((2,), 2.0))
+    (course_bpe,) = names(kernel, "course_bpe")
+    with pytest.raises(AssertionError, match="your own BPE"):
+        with checks.forbidden_module("dlcourse.llm", "your own BPE"):
+            checks.call(course_bpe, "ab ab")
+    assert course_bpe("ab ab") == [(97, 98)]
 
 
 def test_a_runaway_call_is_interrupted_and_the_kernel_keeps_going(kernel):

@@ -171,6 +171,10 @@ def sinusoidal_positions(n, d):
             _BLOCK.format(body="        x = x + self.attn(self.norm1(x), mask)\n        return x + self.ff(self.norm1(x))\n"),
             "norm1 is used for both sub-layers"),
     # Part 7: train_reverser
+    Mistake("causal_mask", "test_causal_mask", "the course's own mask, imported under another name",
+            "from dlcourse.transformer import causal_mask as course_mask\n\n\n"
+            "def causal_mask(n, device=None):\n    return course_mask(n, device)\n",
+            "it calls the course's own version in dlcourse.transformer"),
     Mistake("train_reverser", "test_train_reverser", "no position embeddings",
             _REVERSER.format(positions="", ret="    return model\n"), "what a model with no position information gets"),
     Mistake("train_reverser", "test_train_reverser", "returns probabilities at evaluation",

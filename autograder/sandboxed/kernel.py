@@ -13,7 +13,8 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import wire  # noqa: E402  (a sibling file: the autograder package is not in the sandbox)
+import refusals  # noqa: E402
+import wire  # noqa: E402  (sibling files: the autograder package is not in the sandbox)
 
 
 class Kernel(wire.Peer):
@@ -200,6 +201,9 @@ def apply_rule(rule, refused):
                     raise RuntimeError(f"torch's {name} is not allowed here")
                 return op(*args, **(kwargs or {}))
         with Refuse():
+            yield
+    elif rule["kind"] == "module":
+        with refusals.refuse_module(str(rule["module"]), rule["message"], refused):
             yield
     else:
         raise wire.WireError(f"unknown rule {rule['kind']!r}")
