@@ -3,8 +3,9 @@ every released chapter.
 
 A chapter's reference solution passes every test cell; its release fails
 every test cell with "not implemented"; every known mistake fails exactly its own part with the
-intended message; every other correct answer passes; and a demo class graded end to end (sandboxed kernel, trusted grader) gets
-exactly the expected points."""
+intended message; every other correct answer passes; a complete and a blank notebook graded end to
+end (sandboxed kernel, trusted grader) get every point and none; and one demo class, mixed
+(complete, blank, half done, with mistakes), gets exactly the expected points."""
 import csv
 import html
 
@@ -78,6 +79,23 @@ def check_demo_class(slug, out):
         assert {p: float(rows[student][p]) for p in parts} == expected, student
         assert float(rows[student]["score"]) == sum(expected.values())
         assert rows[student]["status"] == "graded"
+
+
+def check_complete_and_blank(slug, out):
+    """Grade a complete and a blank notebook through the CLI (sandboxed kernels, trusted grader):
+    the reference gets every point there too, and a blank notebook none, without an error."""
+    from autograder.submissions import complete, make_submission, write
+
+    folder = out / "submissions"
+    write(complete(slug), folder / "ada-complete" / f"{slug}.ipynb")
+    write(make_submission(slug), folder / "ben-blank" / f"{slug}.ipynb")
+    assert main(["grade", str(folder), "--assignment", slug, "--out", str(out / "graded"), "--workers", "2"]) == 0
+    rows = {row["student_id"]: row for row in csv.DictReader(open(out / "graded" / "grades.csv"))}
+    parts = points(slug)
+    assert {p: float(rows["ada-complete"][p]) for p in parts} == parts
+    assert {p: float(rows["ben-blank"][p]) for p in parts} == {p: 0.0 for p in parts}
+    assert {row["status"] for row in rows.values()} == {"graded"}
+    assert (out / "graded" / "feedback" / "ada-complete" / f"{slug}.html").exists()
 
 
 def _tested_parts(slug, test):

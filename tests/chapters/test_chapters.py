@@ -60,5 +60,16 @@ def test_other_correct_answer_gets_full_marks(slug, alternative, grading_device)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("slug", SLUGS)
-def test_demo_class_grades_end_to_end_to_the_expected_scores(slug, tmp_path):
-    suite.check_demo_class(slug, tmp_path)
+def test_complete_and_blank_notebooks_grade_end_to_end(slug, tmp_path):
+    suite.check_complete_and_blank(slug, tmp_path)
+
+
+# Grading a mixed class end to end costs a minute or more per chapter: once, on the smallest
+# chapter, is enough to check half-done notebooks, mistakes and their feedback pages; every
+# chapter's own cells already meet the sandbox in the test above.
+MIXED_CLASS_CHAPTER = "01-neuron"
+
+
+@pytest.mark.slow
+def test_demo_class_grades_end_to_end_to_the_expected_scores(tmp_path):
+    suite.check_demo_class(MIXED_CLASS_CHAPTER, tmp_path)
