@@ -205,6 +205,68 @@ def pronoun_sentences(n, seed=0):
             "target": tokens[np.arange(n), antecedent]}
 
 
+# Chapter 7's toy languages: Markov sources of order 2 over 16 letters, whose entropy rate (the
+# loss floor of any model of the language) is known exactly. Each language is a fixed table drawn
+# from its own seed; a sample is a set of sequences, each started from the stationary distribution.
+TOY_ALPHABET = "abcdefghijklmnop"
+TOY_ORDER = 2
+_TOY_SEEDS = (7, 8)        # language 0 is the main one; language 1 is a second for fine-tuning
+_TOY_CONCENTRATION = 0.25  # Dirichlet parameter of each row: small, so most rows favour a few letters
+
+
+def _toy_table(language):
+    """``(V**2, V)`` next-letter probabilities of a language, one row per context ``(a, b)`` at
+    row ``a * V + b``."""
+    if language not in (0, 1):
+        raise ValueError(f"language is 0 or 1, not {language!r}")
+    V = len(TOY_ALPHABET)
+    return _rng(_TOY_SEEDS[language]).dirichlet(np.full(V, _TOY_CONCENTRATION), size=V ** TOY_ORDER)
+
+
+def _toy_stationary(table):
+    """The stationary distribution over contexts ``(a, b)``: the chain on pairs, iterated to its
+    fixed point (it mixes in a few dozen steps; 500 leave no visible error)."""
+    V = table.shape[1]
+    pi = np.full(V * V, 1.0 / (V * V))
+    for _ in range(500):
+        # pair (a, b) moves to (b, c) with probability table[a*V + b, c]
+        pi = (pi[:, None] * table).reshape(V, V, V).sum(axis=0).reshape(-1)
+    return pi / pi.sum()
+
+
+def toy_entropy_rate(language=0):
+    """The language's entropy rate in nats per token: the expected surprise of the next letter
+    given the two before it, averaged over the stationary distribution of contexts. No model of
+    the language can have a lower expected loss per token once it has seen two letters."""
+    table = _toy_table(language)
+    pi = _toy_stationary(table)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surprise = np.where(table > 0, -np.log(table), 0.0)
+    return float((pi * (table * surprise).sum(axis=1)).sum())
+
+
+def toy_language(n, length=64, seed=0, language=0):
+    """``n`` sequences of ``length`` tokens (ints 0-15, the letters of ``TOY_ALPHABET``) from a
+    toy language: an ``(n, length)`` int64 array. The first two tokens of each sequence come from
+    the stationary distribution, so every position is as typical as any other."""
+    table = _toy_table(language)
+    V = table.shape[1]
+    rng = _rng(seed)
+    out = np.empty((n, length), dtype=np.int64)
+    pair = rng.choice(V * V, size=n, p=_toy_stationary(table))
+    out[:, 0], out[:, 1] = pair // V, pair % V
+    cumulative = table.cumsum(axis=1)
+    for i in range(2, length):
+        rows = cumulative[out[:, i - 2] * V + out[:, i - 1]]
+        out[:, i] = np.minimum((rows < rng.random((n, 1)) * rows[:, -1:]).sum(axis=1), V - 1)
+    return out
+
+
+def toy_text(tokens):
+    """Token ids of a toy language as letters: ``[0, 1, 2]`` -> ``"abc"``."""
+    return "".join(TOY_ALPHABET[int(t)] for t in np.ravel(tokens))
+
+
 BOOK_CHAPTERS = Path(__file__).resolve().parent.parent / "book" / "chapters"
 PROSE_CHAPTERS = ("01-neuron", "02-layers", "03-backprop", "04-cnn")
 _NOT_PROSE = [r"```.*?```", r"\$\$.*?\$\$", r"\$[^$]*\$", r"<[^>]+>", r"\{[a-z-]+\}`[^`]*`"]

@@ -137,3 +137,29 @@ def test_pronoun_sentences_are_seeded():
     assert all(np.array_equal(a[k], b[k]) for k in ("tokens", "antecedent", "other", "target"))
     assert not np.array_equal(a["tokens"], c["tokens"])
     assert data.pronoun_sentences(5, seed=9)["vocab"] == a["vocab"]
+
+
+def test_toy_language_is_seeded_and_its_entropy_rate_is_what_samples_show():
+    X = data.toy_language(4000, length=40, seed=3)
+    assert X.shape == (4000, 40) and X.dtype == np.int64 and X.min() >= 0 and X.max() < len(data.TOY_ALPHABET)
+    assert np.array_equal(X, data.toy_language(4000, length=40, seed=3))
+    assert not np.array_equal(X, data.toy_language(4000, length=40, seed=4))
+    # the mean surprise of each token under the true table, given the two before it, estimates the
+    # entropy rate; 156,000 tokens put it within a few hundredths
+    V = len(data.TOY_ALPHABET)
+    table = data._toy_table(0)
+    surprise = -np.log(table[X[:, :-2] * V + X[:, 1:-1], X[:, 2:]])
+    assert abs(surprise.mean() - data.toy_entropy_rate()) < 0.02
+    # the two languages differ; the first letters follow the stationary distribution, so the
+    # letters' frequencies are the same at the start and at the end of the sequences
+    assert not np.array_equal(data._toy_table(0), data._toy_table(1))
+    start = np.bincount(X[:, 0], minlength=V) / len(X)
+    end = np.bincount(X[:, -1], minlength=V) / len(X)
+    assert np.abs(start - end).max() < 0.03
+    assert data.toy_text([0, 1, 15]) == "abp"
+
+
+def test_toy_entropy_rate_is_exact_for_a_source_with_a_known_answer(monkeypatch):
+    # rows that are uniform over all 16 letters: log(16) nats per token, whatever the context
+    monkeypatch.setattr(data, "_toy_table", lambda language: np.full((256, 16), 1 / 16))
+    assert abs(data.toy_entropy_rate() - np.log(16)) < 1e-12
