@@ -154,6 +154,19 @@ def forbidden_module(name, message):
     expect(not rule.used, message)
 
 
+@contextlib.contextmanager
+def forbidden_functions(paths, message):
+    """While student code runs, each library function named ``"module:qualified.name"`` raises
+    ``message``, whatever name it was imported under (``"scipy.signal:correlate2d"``); as
+    ``forbidden_module``, for a library's version of what the part asks for."""
+    from autograder.sandboxed.refusals import refuse_paths
+
+    rule = _Rule("functions", message, paths=list(paths))
+    with _in_force(rule), refuse_paths(paths, message, rule.used):
+        yield
+    expect(not rule.used, message)
+
+
 def call_without_ops(pattern, message, func, *args, what=None, hint=None, **kwargs):
     """``call``, failing with ``message`` if ``func`` runs a torch operation whose name matches
     the regular expression ``pattern``: it sees every route to an operation (``F.conv2d``,

@@ -195,6 +195,20 @@ def test_forbidden_module_refuses_the_course_version_by_any_name_and_restores_it
     assert MultiHeadAttention(4, 2)(torch.ones(1, 3, 4)).shape == (1, 3, 4)
 
 
+def test_forbidden_functions_refuses_library_versions_by_any_name():
+    from scipy.signal import correlate2d as c2d
+    from sklearn.neural_network import MLPClassifier
+
+    x, k = np.ones((4, 4)), np.ones((2, 2))
+    with pytest.raises(AssertionError, match="raised AssertionError: your own loops"):
+        with checks.forbidden_functions(["scipy.signal:correlate2d", "no.such.module:f"], "your own loops"):
+            checks.call(lambda: c2d(x, k, mode="valid"))
+    with pytest.raises(AssertionError, match="your own backward"):  # a decorated method
+        with checks.forbidden_functions(["sklearn.neural_network:MLPClassifier.fit"], "your own backward"):
+            MLPClassifier(max_iter=1).fit(np.zeros((4, 2)), [0, 1, 0, 1])
+    assert c2d(x, k, mode="valid").shape == (3, 3)
+
+
 def test_numerical_gradient_tolerance_passes_central_and_fails_one_sided_differences():
     f, x, eps = (lambda v: np.sum(v ** 3)), np.array([0.5, 1.0, -2.0]), 1e-5
     e = np.eye(3) * eps

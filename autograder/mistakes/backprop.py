@@ -254,6 +254,13 @@ def sgd_momentum_step(params, grads, velocity, lr, momentum):
     Mistake("adam_step", "test_optimizers", "never increments the step count t",
             _adam(increment=" + 1 if state['t'] == 0 else state['t']",
                   m_hat="m / (1 - b1 ** t)", v_hat="v / (1 - b2 ** t)"), "after step 2"),
+    Mistake("train_mlp_numpy", "test_train_mlp_numpy", "scikit-learn's MLP, its weights returned", '''
+def train_mlp_numpy(X_train, y_train):
+    from sklearn.neural_network import MLPClassifier
+
+    mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=200, random_state=0).fit(X_train, y_train)
+    return [(W, b) for W, b in zip(mlp.coefs_, mlp.intercepts_)]
+''', "scikit-learn's MLP is switched off here"),
     Mistake("train_mlp_numpy", "test_train_mlp_numpy", "a learning rate far too small for its few epochs",
             _TRAIN.format(epochs=2, lr=0.001), "your network classifies"),
 ]

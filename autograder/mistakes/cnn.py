@@ -175,6 +175,22 @@ class DigitCNN(nn.Module):
             _DIGIT_CNN.format(classifier="nn.Sequential(nn.Linear(64 * 2 * 2, 10), nn.Softmax(dim=1))",
                               forward="self.classifier(self.features(x).flatten(1))"),
             "returned probabilities"),
+    Mistake("conv2d_loops", "test_conv2d_loops", "scipy's correlate2d per image and channel", '''
+from scipy.signal import correlate2d
+
+
+def conv2d_loops(x, w, b, stride=1, padding=0):
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.stack([np.stack([sum(correlate2d(xp[n, c], w[o, c], mode="valid") for c in range(x.shape[1])) + b[o]
+                              for o in range(w.shape[0])]) for n in range(x.shape[0])])
+    return out[:, :, ::stride, ::stride]
+''', "it calls a library's convolution"),
+    Mistake("conv2d_loops", "test_conv2d_loops", "torch's conv2d on the arrays", '''
+def conv2d_loops(x, w, b, stride=1, padding=0):
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=float))
+    return F.conv2d(t(x), t(w), t(b), stride=stride, padding=padding).numpy()
+''', "it calls a library's convolution"),
     # Part 6: train_cnn
     Mistake("train_cnn", "test_train_cnn", "never resets the gradients (no zero_grad)", _training(zero_grad=False),
             "optimizer.zero_grad() before each loss.backward()"),

@@ -205,6 +205,9 @@ def apply_rule(rule, refused):
     elif rule["kind"] == "module":
         with refusals.refuse_module(str(rule["module"]), rule["message"], refused):
             yield
+    elif rule["kind"] == "functions":
+        with refusals.refuse_paths([str(p) for p in rule["paths"]], rule["message"], refused):
+            yield
     else:
         raise wire.WireError(f"unknown rule {rule['kind']!r}")
 

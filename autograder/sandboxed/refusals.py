@@ -39,17 +39,26 @@ def _functions(module):
     return list({id(f): f for f in found}.values())
 
 
+def _resolve(path):
+    """``"package.module:Class.method"`` -> the object (the function itself, unwrapped)."""
+    module, _, qualname = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in filter(None, qualname.split(".")):
+        obj = getattr(obj, part)
+    return inspect.unwrap(obj)
+
+
 @contextlib.contextmanager
-def refuse_module(name, message, used):
-    """Make every function of the course module ``name`` raise ``message`` (an AssertionError)
-    for the length of the block; each refused call appends to ``used``."""
-    if not name.startswith("dlcourse."):
-        raise ValueError(f"only the course's own modules can be refused, not {name!r}")
-    module = importlib.import_module(name)
-    functions = _functions(module)
+def refuse(functions, message, used):
+    """Make each Python function in ``functions`` raise ``message`` (an AssertionError) for the
+    length of the block; each refused call appends its name to ``used``."""
+    functions = [f for f in functions if inspect.isfunction(f) and not f.__code__.co_freevars]
     saved = [(f, f.__code__) for f in functions]
-    calls = []
-    module.__refusal__, module.__refused_calls__ = message, calls
+    modules, calls = {}, []
+    for f in functions:  # the refusing code reads its message and log from the function's globals
+        modules[id(f.__globals__)] = f.__globals__
+    for g in modules.values():
+        g["__refusal__"], g["__refused_calls__"] = message, calls
     code = _refusing_code()
     for f in functions:
         f.__code__ = code
@@ -58,5 +67,27 @@ def refuse_module(name, message, used):
     finally:
         for f, original in saved:
             f.__code__ = original
-        del module.__refusal__, module.__refused_calls__
-        used.extend(name for _ in calls)
+        for g in modules.values():
+            g.pop("__refusal__", None)
+            g.pop("__refused_calls__", None)
+        used.extend("a refused function" for _ in calls)
+
+
+def refuse_module(name, message, used):
+    """``refuse`` every function and method of the course module ``name``."""
+    if not name.startswith("dlcourse."):
+        raise ValueError(f"only the course's own modules can be refused whole, not {name!r}")
+    return refuse(_functions(importlib.import_module(name)), message, used)
+
+
+def refuse_paths(paths, message, used):
+    """``refuse`` the functions named ``"module:qualified.name"`` (a library's own version of an
+    exercise: ``"scipy.signal:correlate2d"``, ``"sklearn.neural_network:MLPClassifier.fit"``);
+    a library that is not installed has nothing to refuse."""
+    functions = []
+    for path in paths:
+        try:
+            functions.append(_resolve(path))
+        except (ImportError, AttributeError):
+            pass
+    return refuse(functions, message, used)
