@@ -1,8 +1,7 @@
 """Models the course provides ready-made, for readers and for grading.
 
-``DigitCNN`` is the course's CNN for the 8x8 digits: when a student's own network fails its
-part, the next part trains this one with the student's training code instead, so one mistake
-does not cost two parts. ``CharRNN`` is chapter 5's character-level recurrent language model."""
+``DigitCNN`` is the course's CNN for the 8x8 digits: chapter 4's training part trains it with
+the student's training loop, so that the loop's grade does not depend on the student's network. ``CharRNN`` is chapter 5's character-level recurrent language model."""
 from torch import nn
 
 
