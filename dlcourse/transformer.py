@@ -62,7 +62,8 @@ class MultiHeadAttention(nn.Module):
         def heads(t):  # (batch, n, d_model) -> (batch, n_heads, n, d_head)
             return t.reshape(batch, n, self.n_heads, d_model // self.n_heads).transpose(1, 2)
 
-        out, self.weights = attention(heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x)), mask)
+        out, weights = attention(heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x)), mask)
+        self.weights = weights.detach()  # for pictures only: keeping the graph would hold its memory
         return self.out_proj(out.transpose(1, 2).reshape(batch, n, d_model))
 
 
