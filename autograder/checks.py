@@ -230,6 +230,13 @@ def assert_equal(got, expected, what="the result", hint=None):
         if got_a is None or got_a.shape != exp_a.shape or not np.array_equal(got_a, exp_a):
             raise AssertionError(_join(f"{what}: expected {_describe_value(expected)}, "
                                        f"got {_describe_value(got)}.", hint))
+    elif _is_integer(expected) and not _is_integer(got):
+        advice = ("Did you forget a `return`?" if got is None else
+                  "Return a whole number (an int): use // rather than /, and int(...) or .item() "
+                  "to turn a one-element array or a float into an int.")
+        shown = (_describe_value(got) if issubclass(type(got), np.ndarray) or _is_tensor(got)
+                 else f"{_describe_type(got)} {_describe_value(got)}")
+        raise AssertionError(_join(f"{what}: expected the integer {int(expected)!r}, got {shown}. {advice}", hint))
     elif got != expected:
         raise AssertionError(_join(f"{what}: expected {expected!r}, got {got!r}.", hint))
 
@@ -238,6 +245,18 @@ def expect(condition, message):
     """A plain condition with a message that says what went wrong."""
     if not condition:
         raise AssertionError(message)
+
+
+def expect_numpy_array(got, what="the result", hint=None):
+    """``got`` must be a numpy array (not a list, a number or a torch tensor): for parts that ask
+    for numpy. Decided by the value's type, as ``_is_tensor``."""
+    if issubclass(type(got), np.ndarray):
+        return
+    if got is None:
+        raise AssertionError(_join(f"{what} returned None. Did you forget a `return`?", hint))
+    advice = (" (convert it with .detach().cpu().numpy(), or compute with numpy throughout)"
+              if _is_tensor(got) else " (np.array(...) of it, or compute with numpy operations)")
+    raise AssertionError(_join(f"{what} returned {_describe_type(got)}: return a numpy array{advice}.", hint))
 
 
 def compare(student, reference, cases, what=None, hint=None, **close):
@@ -255,9 +274,21 @@ def compare(student, reference, cases, what=None, hint=None, **close):
             expect(isinstance(got, (tuple, list)) and len(got) == len(expected),
                    _join(f"{text}: expected a tuple of {len(expected)} values, got {_describe_value(got)}.", hint))
             for k, (g, e) in enumerate(zip(got, expected)):
+                _expect_same_kind(g, e, f"{text}, returned value {k + 1}", hint)
                 assert_close(g, e, what=f"{text}, returned value {k + 1}", hint=hint, **close)
         else:
+            _expect_same_kind(got, expected, text, hint)
             assert_close(got, expected, what=text, hint=hint, **close)
+
+
+def _expect_same_kind(got, expected, what, hint=None):
+    """Where the reference returns a numpy array (not a scalar), the student's value must be a
+    numpy array too: a list or a torch tensor compares equal but is not what the part asks for."""
+    if not (issubclass(type(expected), np.ndarray) and expected.ndim >= 1):
+        return
+    if got is None or issubclass(type(got), (np.ndarray, np.generic, int, float, complex)):
+        return  # None or a number: assert_close says "did you forget a return" or "expected shape"
+    expect_numpy_array(got, what, hint)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -283,6 +314,23 @@ def to_numpy(x):
         except ValueError:
             return None
     return None
+
+
+def _is_integer(x):
+    """An int or a numpy integer, not a bool (decided by the value's type, as ``_is_tensor``)."""
+    return issubclass(type(x), (int, np.integer)) and not issubclass(type(x), (bool, np.bool_))
+
+
+def _describe_type(x):
+    """"a list", "a float", "a Tensor", "a numpy array", ... for messages."""
+    if _is_tensor(x):
+        return "a Tensor"
+    if issubclass(type(x), np.ndarray):
+        return "a numpy array"
+    if issubclass(type(x), np.generic):
+        return f"a numpy {type(x).__name__}"
+    name = type(x).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
 def _dtype_name(value):
@@ -322,10 +370,10 @@ def _call(func, args, kwargs, what, hint=None):
     for b, a in zip(leaves(before), leaves((args, kwargs))):
         is_array = isinstance(a, np.ndarray) or _is_tensor(a)
         if is_array and not np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True):
-            raise AssertionError(f"{what} changed its input array in place. Your function must leave "
-                                 "its inputs as they were: build a new array (x = x - m, "
-                                 "np.maximum(x, 0), F.pad(x, ...)) instead of assigning into the input "
-                                 "(x -= m, x[...] = 0).")
+            raise AssertionError(_join(f"{what} changed its input array in place. Your function must leave "
+                                       "its inputs as they were: build a new array (x = x - m, "
+                                       "np.maximum(x, 0), F.pad(x, ...)) instead of assigning into the input "
+                                       "(x -= m, x[...] = 0).", hint))
     return result
 
 

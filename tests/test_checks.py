@@ -54,6 +54,23 @@ def test_assert_equal_on_shapes_and_arrays():
         checks.assert_equal(np.array([1, 2]), np.array([1, 3]))
 
 
+def test_assert_equal_with_an_integer_wants_an_integer():
+    checks.assert_equal(26, 26)
+    checks.assert_equal(np.int64(26), 26)
+    checks.assert_equal(26, np.int64(26))
+    with pytest.raises(AssertionError, match=r"count: expected the integer 26, got a float 26\.0"):
+        checks.assert_equal(26.0, 26, what="count")
+    with pytest.raises(AssertionError, match=r"expected the integer 26, got an array of shape \(1,\)"):
+        checks.assert_equal(np.array([26]), 26)
+    with pytest.raises(AssertionError, match=r"expected the integer 26, got a numpy float64"):
+        checks.assert_equal(np.float64(26), 26)
+    with pytest.raises(AssertionError, match="expected the integer 1, got a bool"):
+        checks.assert_equal(True, 1)
+    with pytest.raises(AssertionError, match="forget a `return`"):
+        checks.assert_equal(None, 26)
+    checks.assert_equal(2.5, 2.5)  # other scalars: plain equality, as before
+
+
 def test_call_turns_not_implemented_into_a_clear_message():
     def relu(x):
         raise NotImplementedError()
@@ -103,6 +120,28 @@ def test_compare_checks_tuples_element_by_element_and_kwargs():
         checks.compare(wrong, ref, [dict(z=np.ones((2, 3)), axis=0)])
     with pytest.raises(AssertionError, match="expected a tuple of 2 values"):
         checks.compare(lambda z, axis=-1: z, ref, [(np.ones(2),)])
+
+
+def test_compare_wants_a_numpy_array_where_the_reference_returns_one():
+    ref = lambda x: np.maximum(x, 0)  # noqa: E731
+    as_list = lambda x: [max(v, 0.0) for v in x]  # noqa: E731
+    as_tensor = lambda x: torch.relu(torch.as_tensor(x))  # noqa: E731
+    with pytest.raises(AssertionError, match="returned a list: return a numpy array"):
+        checks.compare(as_list, ref, [(np.array([-1.0, 2.0]),)])
+    with pytest.raises(AssertionError, match="returned a Tensor: return a numpy array"):
+        checks.compare(as_tensor, ref, [(np.array([-1.0, 2.0]),)])
+    # scalars may come back as any number: float, numpy float, 0-d array
+    checks.compare(lambda x: float(x.sum()), lambda x: x.sum(), [(np.ones(2),)])
+    checks.compare(lambda x: np.array(x.sum()), lambda x: float(x.sum()), [(np.ones(2),)])
+
+
+def test_compare_wants_numpy_arrays_inside_a_returned_tuple():
+    ref = lambda x: (float(x.sum()), 2 * x)  # noqa: E731
+    checks.compare(lambda x: (np.float32(x.sum()), x + x), ref, [(np.ones(2),)])
+    with pytest.raises(AssertionError, match="returned value 2 returned a list: return a numpy array"):
+        checks.compare(lambda x: (float(x.sum()), (2 * x).tolist()), ref, [(np.ones(2),)])
+    with pytest.raises(AssertionError, match="returned value 2 returned a Tensor: return a numpy array"):
+        checks.compare(lambda x: (float(x.sum()), torch.as_tensor(2 * x)), ref, [(np.ones(2),)])
 
 
 def test_expect_raises_its_message():

@@ -261,6 +261,35 @@ def train_mlp_numpy(X_train, y_train):
     mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=200, random_state=0).fit(X_train, y_train)
     return [(W, b) for W, b in zip(mlp.coefs_, mlp.intercepts_)]
 ''', "scikit-learn's MLP is switched off here"),
+    Mistake("mse_loss_and_grad", "test_mse_loss_and_grad", "returns the gradient as a Python list", '''
+def mse_loss_and_grad(pred, target):
+    diff = pred - target
+    return float(np.mean(diff ** 2)), (2 * diff / diff.size).tolist()
+''', "returned a list: return a numpy array"),
+    Mistake("numerical_gradient", "test_numerical_gradient", "moves x in place and restores it with += eps / -= eps", '''
+def numerical_gradient(f, x, eps=1e-5):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        x[index] += eps
+        fp = f(x)
+        x[index] -= 2 * eps
+        fm = f(x)
+        x[index] += eps
+        grad[index] = (fp - fm) / (2 * eps)
+    return grad
+''', "old = x[k]"),
+    Mistake("Value", "test_value_backward", "relu passes the gradient at a == 0 (>= 0)", _value_with(
+        "(self.data > 0) * out.grad", "(self.data >= 0) * out.grad"), "relu'(0) is 0"),
+    Mistake("Value", "test_value_arithmetic", "power rule as n * out / a: 0 / 0 at a == 0", _value_with(
+        "n * self.data ** (n - 1) * out.grad", "n * out.data / self.data * out.grad"), "a ** 2 at a = 0"),
+    Mistake("Value", "test_value_backward", "tanh from math.exp: overflows for |a| > 355", _value_with(
+        "t = np.tanh(self.data)", "import math; t = (math.exp(2 * self.data) - 1) / (math.exp(2 * self.data) + 1)"),
+        "a.tanh() at a = 800"),
+    Mistake("sgd_momentum_step", "test_optimizers", "the CS231n velocity v = mu * v - lr * g", '''
+def sgd_momentum_step(params, grads, velocity, lr, momentum):
+    new_v = [momentum * v - lr * g for v, g in zip(velocity, grads)]
+    return [p + v for p, v in zip(params, new_v)], new_v
+''', "the velocity is v = momentum * v + g"),
     Mistake("train_mlp_numpy", "test_train_mlp_numpy", "a learning rate far too small for its few epochs",
             _TRAIN.format(epochs=2, lr=0.001), "your network classifies"),
 ]

@@ -211,6 +211,58 @@ def dropout(x, p_keep, training=True):
         return x
     return x * (torch.rand_like(x) >= p_keep) / p_keep
 ''', "p_keep is the probability to KEEP a value"),
+    Mistake("conv2d_loops", "test_conv2d_loops", "returns a torch tensor", _CONV_HEAD + '''
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.zeros((N, C_out, H_out, W_out))
+    for n in range(N):
+        for co in range(C_out):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = xp[n, :, i * stride:i * stride + kH, j * stride:j * stride + kW]
+                    out[n, co, i, j] = np.sum(window * w[co]) + b[co]
+    return torch.from_numpy(out)
+''', "returned a Tensor: return a numpy array"),
+    Mistake("conv2d_loops", "test_conv2d_loops", "torch's F.unfold and a matrix product instead of loops", '''
+def conv2d_loops(x, w, b, stride=1, padding=0):
+    xt, wt, bt = (torch.as_tensor(a) for a in (x, w, b))
+    N, C_in, H, W = xt.shape
+    C_out, _, kH, kW = wt.shape
+    H_out = (H + 2 * padding - kH) // stride + 1
+    W_out = (W + 2 * padding - kW) // stride + 1
+    cols = F.unfold(xt, (kH, kW), padding=padding, stride=stride)
+    return (wt.reshape(C_out, -1) @ cols + bt.reshape(1, -1, 1)).reshape(N, C_out, H_out, W_out).numpy()
+''', "torch's conv2d or unfold"),
+    Mistake("max_pool2d", "test_max_pool2d", "starts the running maximum from -1e9", '''
+def max_pool2d(x, kernel, stride=None):
+    stride = kernel if stride is None else stride
+    N, C, H, W = x.shape
+    H_out, W_out = (H - kernel) // stride + 1, (W - kernel) // stride + 1
+    out = torch.full((N, C, H_out, W_out), -1e9, dtype=x.dtype, device=x.device)
+    for u in range(kernel):
+        for v in range(kernel):
+            out = torch.maximum(out, x[:, :, u:u + stride * (H_out - 1) + 1:stride,
+                                       v:v + stride * (W_out - 1) + 1:stride])
+    return out
+''', "below -1e9"),
+    Mistake("DigitCNN", "test_DigitCNN", "a ReLU after the last layer", _DIGIT_CNN.format(
+        classifier="nn.Sequential(nn.Linear(64 * 2 * 2, 10), nn.ReLU())",
+        forward="self.classifier(self.features(x).flatten(1))"), "are never negative"),
+    Mistake("DigitCNN", "test_DigitCNN", "softmax scaled by 10 (rows sum to 10)", _DIGIT_CNN.format(
+        classifier="nn.Linear(64 * 2 * 2, 10)",
+        forward="torch.softmax(self.classifier(self.features(x).flatten(1)), dim=1) * 10"), "are never negative"),
+    Mistake("dropout", "test_dropout", "detaches the output: no gradient reaches x", '''
+def dropout(x, p_keep, training=True):
+    if not training:
+        return x
+    return (x * (torch.rand_like(x) < p_keep) / p_keep).detach()
+''', "no gradient flows back to x"),
+    Mistake("dropout", "test_dropout", "draws the mask with numpy's global generator", '''
+def dropout(x, p_keep, training=True):
+    if not training:
+        return x
+    keep = torch.as_tensor(np.random.rand(*x.shape) < p_keep, device=x.device)
+    return x * keep / p_keep
+''', "after the same torch.manual_seed"),
     Mistake("dropout", "test_dropout", "drops values at evaluation too", '''
 def dropout(x, p_keep, training=True):
     return x * (torch.rand_like(x) < p_keep) / p_keep

@@ -95,6 +95,44 @@ def train_spiral_classifier(X, y, device):
 def train_spiral_classifier(X, y, device):
     model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)).to(device)
 ''' + _SPIRAL_TRAINING.format(steps=30), "target: 97%"),
+    Mistake("count_parameters", "test_count_parameters", "returns a float (sums of float arrays)", '''
+def count_parameters(layer_sizes):
+    s = np.array(layer_sizes, dtype=float)
+    return np.dot(s[:-1], s[1:]) + np.sum(s[1:])
+''', "expected the integer 26, got a numpy float64"),
+    Mistake("count_parameters", "test_count_parameters", "returns a one-element array", '''
+def count_parameters(layer_sizes):
+    s = np.array(layer_sizes)
+    return np.array([np.sum(s[:-1] * s[1:] + s[1:])])
+''', "expected the integer 26, got an array"),
+    Mistake("xavier_init", "test_xavier_init", "returns a torch tensor", '''
+def xavier_init(fan_in, fan_out, rng):
+    return torch.tensor(rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out)))
+''', "returned a Tensor: return a numpy array"),
+    Mistake("xavier_init", "test_xavier_init", "draws +-std at random (right variance, two values)", '''
+def xavier_init(fan_in, fan_out, rng):
+    return np.sqrt(2.0 / (fan_in + fan_out)) * rng.choice([-1.0, 1.0], size=(fan_in, fan_out))
+''', "only 2 distinct values"),
+    Mistake("collapse_linear", "test_collapse_linear", "returns Python lists", '''
+def collapse_linear(W1, b1, W2, b2):
+    return (W1 @ W2).tolist(), (b1 @ W2 + b2).tolist()
+''', "returned a list: return a numpy array"),
+    Mistake("xor_network", "test_xor_network", "writes the weights as Python lists", '''
+def xor_network():
+    return [([[1.0, 1.0], [1.0, 1.0]], [0.0, -1.0]), ([[1.0], [-2.0]], [0.0])]
+''', "returned a list: return a numpy array"),
+    Mistake("train_spiral_classifier", "test_train_spiral_classifier", "a softmax after the last layer", '''
+def train_spiral_classifier(X, y, device):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2),
+                          nn.Softmax(dim=1)).to(device)
+''' + _SPIRAL_TRAINING.format(steps=1000), "are probabilities"),
+    Mistake("train_spiral_classifier", "test_train_spiral_classifier", "a sigmoid after the last layer", '''
+def train_spiral_classifier(X, y, device):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2),
+                          nn.Sigmoid()).to(device)
+''' + _SPIRAL_TRAINING.format(steps=1000), "remove the softmax or sigmoid"),
     Mistake("train_spiral_classifier", "test_train_spiral_classifier", "a ReLU after the last layer", '''
 def train_spiral_classifier(X, y, device):
     torch.manual_seed(0)

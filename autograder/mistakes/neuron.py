@@ -109,6 +109,38 @@ def logistic_regression_fit(X, y, lr, steps):
         b = b - lr * np.sum(error)
     return w, b
 ''', "Use the mean (1/n)"),
+    Mistake("relu", "test_relu", "x * (x > 0): -inf * 0 = nan", '''
+def relu(x):
+    return x * (x > 0)
+''', "relu(-inf) is 0"),
+    Mistake("relu", "test_relu", "returns a Python list", '''
+def relu(x):
+    return [max(v, 0.0) for v in np.ravel(x)] if np.ndim(x) == 1 else np.maximum(x, 0)
+''', "returned a list: return a numpy array"),
+    Mistake("sigmoid", "test_sigmoid", "clips x to [-25, 25]: wrong far in the negative tail", '''
+def sigmoid(x):
+    x = np.clip(x, -25, 25)
+    return 1 / (1 + np.exp(-x))
+''', "Do not clip x"),
+    Mistake("perceptron_train", "test_perceptron_train", "w = np.zeros_like(X[0]) updated in place: breaks on integer X", '''
+def perceptron_train(X, y, epochs, lr):
+    w, b = np.zeros_like(X[0]), 0.0
+    for _ in range(epochs):
+        for x_i, y_i in zip(X, y):
+            y_hat = 1 if x_i @ w + b > 0 else 0
+            w += lr * (y_i - y_hat) * x_i
+            b += lr * (y_i - y_hat)
+    return w, b
+''', "X may hold integers"),
+    Mistake("logistic_regression_fit", "test_logistic_regression_fit", "w = np.zeros_like(X[0]) updated in place: breaks on integer X", '''
+def logistic_regression_fit(X, y, lr, steps):
+    w, b = np.zeros_like(X[0]), 0.0
+    for _ in range(steps):
+        error = sigmoid(X @ w + b) - y
+        w -= lr * X.T @ error / len(y)
+        b -= lr * np.mean(error)
+    return w, b
+''', "X may hold integers"),
     Mistake("logistic_regression_fit", "test_logistic_regression_fit", "takes the bias step from the updated weights", '''
 def logistic_regression_fit(X, y, lr, steps):
     w, b = np.zeros(X.shape[1]), 0.0
