@@ -228,8 +228,11 @@ def assert_equal(got, expected, what="the result", hint=None):
     if isinstance(expected, (np.ndarray, list)) or hasattr(expected, "shape"):
         got_a, exp_a = to_numpy(got), to_numpy(expected)
         if got_a is None or got_a.shape != exp_a.shape or not np.array_equal(got_a, exp_a):
+            shown = ""
+            if got_a is not None and got_a.shape == exp_a.shape and exp_a.size <= 12:  # small: show the values
+                shown = f" (expected {exp_a.tolist()}, got {got_a.tolist()})"
             raise AssertionError(_join(f"{what}: expected {_describe_value(expected)}, "
-                                       f"got {_describe_value(got)}.", hint))
+                                       f"got {_describe_value(got)}{shown}.", hint))
     elif _is_integer(expected) and not _is_integer(got):
         advice = ("Did you forget a `return`?" if got is None else
                   "Return a whole number (an int): use // rather than /, and int(...) or .item() "

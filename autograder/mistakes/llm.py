@@ -238,6 +238,16 @@ MISTAKES = [
                              "            best = (err, a, alpha, c)\n"
                              "    return best[1:]"),
             "is larger than the best fit's"),
+    Mistake("bpe_train", "test_bpe_train", "a run of one letter counted without overlaps (aaa holds one aa)",
+            _bpe_train(stop="if not counts:\n            break\n        counts = Counter()\n"
+                            "        for ids in pieces:\n"
+                            "            i = 0\n"
+                            "            while i < len(ids) - 1:\n"
+                            "                counts[(ids[i], ids[i + 1])] += 1\n"
+                            "                i += 2 if i + 2 < len(ids) and ids[i] == ids[i + 1] == ids[i + 2] else 1"),
+            "merge 0 should be (97, 97)"),
+    Mistake("bpe_encode_decode", "test_bpe_encode_decode", "the whole text encoded at once, words ignored",
+            _encode_decode(words="[text]"), "merges are applied across the edges of words"),
     Mistake("perplexity", "test_perplexity", "the course's own version, imported under another name",
             "from dlcourse.llm import perplexity as course_perplexity\n\n\n"
             "def perplexity(logits, targets):\n    return course_perplexity(logits, targets)\n",
