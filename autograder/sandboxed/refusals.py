@@ -51,7 +51,7 @@ def _resolve(path):
 @contextlib.contextmanager
 def refuse(functions, message, used):
     """Make each Python function in ``functions`` raise ``message`` (an AssertionError) for the
-    length of the block; each refused call appends its name to ``used``."""
+    length of the block; each refused call is logged in ``used``."""
     functions = [f for f in functions if inspect.isfunction(f) and not f.__code__.co_freevars]
     saved = [(f, f.__code__) for f in functions]
     modules, calls = {}, []
