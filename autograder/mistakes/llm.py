@@ -14,7 +14,7 @@ def bpe_train(text, n_merges):
     for k in range(n_merges):
         counts = Counter()
         for ids in pieces:
-            counts.update(zip(ids, ids[1:]))
+            {count}
         {stop}
         pair = {choose}
         merges.append(pair)
@@ -34,9 +34,9 @@ def bpe_train(text, n_merges):
 '''
 
 
-def _bpe_train(words="split_words(text)", stop="if not counts:\n            break",
-               choose="min(counts, key=lambda p: (-counts[p], p))"):
-    return _BPE_TRAIN.format(words=words, stop=stop, choose=choose)
+def _bpe_train(words="split_words(text)", count="counts.update(zip(ids, ids[1:]))",
+               stop="if not counts:\n            break", choose="min(counts, key=lambda p: (-counts[p], p))"):
+    return _BPE_TRAIN.format(words=words, count=count, stop=stop, choose=choose)
 
 
 _ENCODE_DECODE = '''
@@ -151,6 +151,19 @@ def fit_power_law(sizes, losses):
     {body}
 '''
 
+_FIT_GRID = '''
+def fit_power_law(sizes, losses):
+    N, L = np.asarray(sizes, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    best = None
+    for alpha in {grid}:
+        A = np.stack([N ** -alpha, np.ones_like(N)], axis=1)
+        (a, c), *_ = np.linalg.lstsq(A, L, rcond=None)
+        err = ((A @ np.array([a, c]) - L) ** 2).sum()
+        if best is None or err < best[0]:
+            best = (err, a, {alpha}, c)
+    return best[1:]
+'''
+
 _TRAIN = '''
 def train_tiny_gpt(device):
     from dlcourse.transformer import TinyTransformer
@@ -219,32 +232,15 @@ MISTAKES = [
                              "    return float(np.exp(intercept)), float(-slope), 0.0"),
             "the floor c is part of the fit"),
     Mistake("fit_power_law", "test_fit_power_law", "the exponent returned with its sign",
-            _FIT.format(body="best = None\n"
-                             "    for alpha in np.linspace(0.001, 3.0, 3000):\n"
-                             "        A = np.stack([N ** -alpha, np.ones_like(N)], axis=1)\n"
-                             "        (a, c), *_ = np.linalg.lstsq(A, L, rcond=None)\n"
-                             "        err = ((A @ np.array([a, c]) - L) ** 2).sum()\n"
-                             "        if best is None or err < best[0]:\n"
-                             "            best = (err, a, -alpha, c)\n"
-                             "    return best[1:]"),
+            _FIT_GRID.format(grid="np.linspace(0.001, 3.0, 3000)", alpha="-alpha"),
             "return alpha itself, not the exponent -alpha"),
     Mistake("fit_power_law", "test_fit_power_law", "a coarse grid of exponents",
-            _FIT.format(body="best = None\n"
-                             "    for alpha in np.linspace(0.1, 3.0, 30):\n"
-                             "        A = np.stack([N ** -alpha, np.ones_like(N)], axis=1)\n"
-                             "        (a, c), *_ = np.linalg.lstsq(A, L, rcond=None)\n"
-                             "        err = ((A @ np.array([a, c]) - L) ** 2).sum()\n"
-                             "        if best is None or err < best[0]:\n"
-                             "            best = (err, a, alpha, c)\n"
-                             "    return best[1:]"),
-            "is larger than the best fit's"),
+            _FIT_GRID.format(grid="np.linspace(0.1, 3.0, 30)", alpha="alpha"), "is larger than the best fit's"),
     Mistake("bpe_train", "test_bpe_train", "a run of one letter counted without overlaps (aaa holds one aa)",
-            _bpe_train(stop="if not counts:\n            break\n        counts = Counter()\n"
-                            "        for ids in pieces:\n"
-                            "            i = 0\n"
-                            "            while i < len(ids) - 1:\n"
-                            "                counts[(ids[i], ids[i + 1])] += 1\n"
-                            "                i += 2 if i + 2 < len(ids) and ids[i] == ids[i + 1] == ids[i + 2] else 1"),
+            _bpe_train(count="i = 0\n"
+                             "            while i < len(ids) - 1:\n"
+                             "                counts[(ids[i], ids[i + 1])] += 1\n"
+                             "                i += 2 if i + 2 < len(ids) and ids[i] == ids[i + 1] == ids[i + 2] else 1"),
             "merge 0 should be (97, 97)"),
     Mistake("bpe_encode_decode", "test_bpe_encode_decode", "the whole text encoded at once, words ignored",
             _encode_decode(words="[text]"), "merges are applied across the edges of words"),
