@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcourse.models import Denoiser, time_features  # noqa: F401 (the page uses them from here)
+
 
 # ---------------------------------------------------------------------------------------------
 # Schedules
@@ -128,40 +130,8 @@ def ddim_sample(model, n, alpha_bar, steps, generator=None, trajectory=False):
 
 
 # ---------------------------------------------------------------------------------------------
-# Denoising networks
+# Guidance and training (the denoising network is dlcourse.models.Denoiser)
 # ---------------------------------------------------------------------------------------------
-
-def time_features(t, T, dim):
-    """Sinusoidal features of the step (as chapter 6's positions), from t / T so any T reads alike."""
-    half = dim // 2
-    frequencies = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device) / half)
-    angles = (t.float() / T * 1000.0)[:, None] * frequencies[None, :]
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
-
-
-class Denoiser(nn.Module):
-    """An MLP that predicts the noise in x_t from (x_t, t), and from a class label when
-    ``classes`` > 0 (label ``classes`` is the "no label" of classifier-free guidance)."""
-
-    def __init__(self, data_dim, T, hidden=128, layers=3, time_dim=32, classes=0):
-        super().__init__()
-        self.data_shape, self.T, self.time_dim, self.classes = (data_dim,), T, time_dim, classes
-        self.label = nn.Embedding(classes + 1, time_dim) if classes else None
-        sizes = [data_dim + time_dim] + [hidden] * layers
-        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
-        self.time = nn.ModuleList(nn.Linear(time_dim, hidden) for _ in range(layers))
-        self.out = nn.Linear(hidden, data_dim)
-
-    def forward(self, x, t, y=None):
-        emb = time_features(t, self.T, self.time_dim)
-        if self.label is not None:
-            y = torch.full_like(t, self.classes) if y is None else y
-            emb = emb + self.label(y)
-        h = torch.cat([x, emb], dim=1)
-        for layer, time in zip(self.body, self.time):
-            h = F.silu(layer(h) + time(emb))
-        return self.out(h)
-
 
 class Guided(nn.Module):
     """A class-conditional denoiser with its label fixed and classifier-free guidance of scale w:

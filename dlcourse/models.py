@@ -1,7 +1,13 @@
 """Models the course provides ready-made, for readers and for grading.
 
 ``DigitCNN`` is the course's CNN for the 8x8 digits: chapter 4's training part trains it with
-the student's training loop, so that the loop's grade does not depend on the student's network. ``CharRNN`` is chapter 5's character-level recurrent language model."""
+the student's training loop, so that the loop's grade does not depend on the student's network.
+``CharRNN`` is chapter 5's character-level recurrent language model. ``Denoiser`` is chapter 8's
+noise-predicting network: (x_t, t[, label]) -> noise."""
+import math
+
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -40,3 +46,37 @@ class CharRNN(nn.Module):
     def forward(self, idx, h=None):
         states, h = self.rnn(self.embed(idx), h)
         return self.head(states), h
+
+
+def time_features(t, T, dim, dtype=torch.float32):
+    """Sinusoidal features of the steps ``t`` (N,) (as chapter 6's positions), from t / T so that
+    any number of steps T reads alike: (N, dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device, dtype=dtype) / half)
+    angles = (t.to(dtype) / T * 1000.0)[:, None] * frequencies[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class Denoiser(nn.Module):
+    """An MLP that predicts the noise in x_t from (x_t, t), and from a class label when
+    ``classes`` > 0 (label ``classes`` is the "no label" of classifier-free guidance)."""
+
+    def __init__(self, data_dim, T, hidden=128, layers=3, time_dim=32, classes=0):
+        super().__init__()
+        self.config = dict(data_dim=data_dim, T=T, hidden=hidden, layers=layers, time_dim=time_dim, classes=classes)
+        self.data_shape, self.T, self.time_dim, self.classes = (data_dim,), T, time_dim, classes
+        self.label = nn.Embedding(classes + 1, time_dim) if classes else None
+        sizes = [data_dim + time_dim] + [hidden] * layers
+        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.time = nn.ModuleList(nn.Linear(time_dim, hidden) for _ in range(layers))
+        self.out = nn.Linear(hidden, data_dim)
+
+    def forward(self, x, t, y=None):
+        emb = time_features(t, self.T, self.time_dim, x.dtype)
+        if self.label is not None:
+            y = torch.full_like(t, self.classes) if y is None else y
+            emb = emb + self.label(y)
+        h = torch.cat([x, emb], dim=1)
+        for layer, time in zip(self.body, self.time):
+            h = F.silu(layer(h) + time(emb))
+        return self.out(h)
