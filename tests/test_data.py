@@ -90,6 +90,10 @@ def test_course_text_is_the_books_prose_without_code_or_math():
         assert markup not in text
     with pytest.raises(FileNotFoundError, match="checkout of the course repository"):
         data.course_text(chapters=("99-missing",))
+    # the default corpus is a frozen copy of these chapters' prose: the pages read now are close to it
+    now = data.course_text(chapters=data.PROSE_CHAPTERS)
+    assert set(now) <= set("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'()- \n")
+    assert 0.8 < len(now) / len(text) < 1.25
 
 
 def test_reversal_pairs_each_sequence_with_its_reverse():
