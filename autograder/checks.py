@@ -167,33 +167,59 @@ def forbidden_functions(paths, message):
     expect(not rule.used, message)
 
 
-def call_without_ops(pattern, message, func, *args, what=None, hint=None, **kwargs):
+OVER_BUDGET = "op-budget"  # what a call that ran more torch operations than allowed logs
+
+
+def call_without_ops(pattern, message, func, *args, what=None, hint=None, max_ops=None, too_many=None, **kwargs):
     """``call``, failing with ``message`` if ``func`` runs a torch operation whose name matches
     the regular expression ``pattern``: it sees every route to an operation (``F.conv2d``,
-    ``torch.conv2d``, ``nn.Conv2d``, ``torch.ops.aten...``), as it watches torch's dispatcher."""
+    ``torch.conv2d``, ``nn.Conv2d``, ``torch.ops.aten...``), as it watches torch's dispatcher.
+    With ``max_ops``, it also fails with ``too_many`` if ``func`` runs more than ``max_ops`` torch
+    operations in all: a Python loop over pixels runs a few per pixel, a vectorised answer a few
+    in all."""
     import re
 
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    refused = re.compile(pattern)
-    rule = _Rule("ops", message, pattern=pattern)
+    from autograder.sandboxed.wire import Remote
 
-    class Refuse(TorchDispatchMode):
+    refused = re.compile(pattern)
+    counted_here = not issubclass(type(func), Remote)  # else the kernel counts: the grader's own wire ops don't
+    rules = [_Rule("ops", message, pattern=pattern)]
+    if max_ops is not None:
+        rules.append(_Rule("op_budget", too_many, limit=int(max_ops)))
+
+    class Watch(TorchDispatchMode):
+        count = 0
+
         def __torch_dispatch__(self, op, types, args=(), kwargs=None):
+            self.count += 1
             if refused.search(op.overloadpacket.__name__):
-                rule.used.append(op.overloadpacket.__name__)
-                raise RuntimeError(f"torch's {rule.used[-1]} is not allowed here")
+                rules[0].used.append(op.overloadpacket.__name__)
+                raise RuntimeError(f"torch's {rules[0].used[-1]} is not allowed here")
+            if max_ops is not None and counted_here and self.count > max_ops:
+                rules[1].used.append(OVER_BUDGET)
+                raise RuntimeError(f"more than {max_ops} torch operations")
             return op(*args, **(kwargs or {}))
+
+    def verdict():
+        """The message of the rule the call broke (the kernel logs every refusal to every rule)."""
+        used = [u for rule in rules for u in rule.used]
+        if any(u != OVER_BUDGET for u in used):
+            return f"{label}: {message}"
+        return f"{label}: {too_many}" if used else None
 
     label = what or f"{_name(func)}(...)"
     try:
-        with Refuse(), _in_force(rule):
+        with Watch(), contextlib.ExitStack() as stack:
+            for rule in rules:
+                stack.enter_context(_in_force(rule))
             result = call(func, *args, what=what, hint=hint, **kwargs)
     except AssertionError:
-        if rule.used:  # the student's code caught nothing: the refusal surfaced as the call's error
-            raise AssertionError(f"{label}: {message}") from None
+        if verdict():  # the student's code caught nothing: the refusal surfaced as the call's error
+            raise AssertionError(verdict()) from None
         raise
-    expect(not rule.used, f"{label}: {message}")  # the student's code swallowed the refusal
+    expect(not verdict(), verdict())  # the student's code swallowed the refusal
     return result
 
 # --- comparing ------------------------------------------------------------------------------

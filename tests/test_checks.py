@@ -286,6 +286,21 @@ def test_call_without_ops_lets_other_ops_through_and_returns_their_result():
     assert torch.equal(got, torch.nn.functional.max_pool2d(x, 2))
 
 
+def test_call_without_ops_counts_operations_against_a_budget():
+    def loop(t):
+        return torch.stack([t[:, i] * 2 for i in range(t.shape[1])], dim=1)
+
+    with pytest.raises(AssertionError, match=r"double\(\.\.\.\): vectorise it"):
+        checks.call_without_ops(r"conv", "no", loop, torch.ones(2, 40), what="double(...)", max_ops=30,
+                                too_many="vectorise it")
+    assert torch.equal(checks.call_without_ops(r"conv", "no", lambda t: t * 2, torch.ones(2, 40), max_ops=30,
+                                               too_many="vectorise it"), torch.full((2, 40), 2.0))
+    # a forbidden op still gets its own message when both rules are in force
+    with pytest.raises(AssertionError, match="build it yourself"):
+        checks.call_without_ops(r"conv", "build it yourself", lambda x, w: torch.conv2d(x, w), torch.ones(1, 1, 4, 4),
+                                torch.ones(1, 1, 3, 3), max_ops=30, too_many="vectorise it")
+
+
 def test_call_refuses_a_function_that_changes_a_tensor_in_place():
     def relu_in_place(t):
         t[t < 0] = 0

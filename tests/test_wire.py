@@ -123,6 +123,12 @@ def conv_quietly(x, w):
     except RuntimeError:
         return torch.zeros(1)
 
+def pixel_loop(x):
+    out = torch.zeros_like(x)
+    for i in range(x.shape[-1]):
+        out[..., i] = x[..., i] * 2
+    return out
+
 def uses_autograd():
     t = torch.ones(2, requires_grad=True)
     (t * 2).sum().backward()
@@ -236,6 +242,11 @@ def test_refusals_asked_for_by_checks_apply_in_the_kernel(kernel):
         with pytest.raises(AssertionError, match="build it yourself"):
             checks.call_without_ops(r"conv", "build it yourself", student, x, w)
     assert torch.equal(checks.call(conv, x, w), torch.full((1, 1, 2, 2), 4.0))  # allowed elsewhere
+    (pixel_loop,) = names(kernel, "pixel_loop")
+    with pytest.raises(AssertionError, match="vectorise it"):
+        checks.call_without_ops(r"conv", "no conv", pixel_loop, torch.ones(1, 50), max_ops=40, too_many="vectorise it")
+    assert torch.equal(checks.call_without_ops(r"conv", "no conv", pixel_loop, torch.ones(1, 5), max_ops=40,
+                                               too_many="vectorise it"), torch.full((1, 5), 2.0))
     with pytest.raises(AssertionError, match="no autograd here"):
         with checks.forbidden([(torch.Tensor, "backward")], "no autograd here"):
             checks.call(uses_autograd)

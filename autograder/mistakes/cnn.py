@@ -121,6 +121,14 @@ def conv2d_unfold(x, w, b, stride=1, padding=0):
     out = w.reshape(C_out, -1) @ cols + b.reshape(1, C_out, 1)
     return out.reshape(N, C_out, H_out, W_out)
 ''', "F.unfold(x, (kH, kW), padding=padding, stride=stride)"),
+    Mistake("conv2d_unfold", "test_conv2d_unfold", "vectorises each row but loops over the rows", _UNFOLD_HEAD + '''
+    xp = F.pad(x, (padding, padding, padding, padding))
+    rows = []
+    for i in range(H_out):
+        band = xp[:, :, i * stride:i * stride + kH, :].unfold(3, kW, stride)   # (N, C_in, kH, W_out, kW)
+        rows.append(torch.einsum("nchwk,ochk->now", band, w))
+    return torch.stack(rows, dim=2) + b.reshape(1, C_out, 1, 1)
+''', "a Python loop over the rows or the pixels"),
     # Part 4: max_pool2d
     Mistake("max_pool2d", "test_max_pool2d", "the stride defaults to 1 instead of the kernel size", '''
 def max_pool2d(x, kernel, stride=1):
@@ -271,6 +279,15 @@ def dropout(x, p_keep, training=True):
 
 # Correct answers written otherwise than the reference: each must pass every test.
 ALTERNATIVES = [
+    Alternative("conv2d_unfold", "a loop over the kernel's offsets, each a strided slice and an einsum", _UNFOLD_HEAD + '''
+    xp = F.pad(x, (padding, padding, padding, padding))
+    out = torch.zeros(N, C_out, H_out, W_out, dtype=x.dtype, device=x.device)
+    for i in range(kH):
+        for j in range(kW):
+            patch = xp[:, :, i:i + stride * (H_out - 1) + 1:stride, j:j + stride * (W_out - 1) + 1:stride]
+            out = out + torch.einsum("nchw,oc->nohw", patch, w[:, :, i, j])
+    return out + b.reshape(1, C_out, 1, 1)
+'''),
     Alternative("dropout", "torch.bernoulli and torch.where", '''
 def dropout(x, p_keep, training=True):
     if training and p_keep < 1:

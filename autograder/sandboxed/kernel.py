@@ -202,6 +202,21 @@ def apply_rule(rule, refused):
                 return op(*args, **(kwargs or {}))
         with Refuse():
             yield
+    elif rule["kind"] == "op_budget":
+        from torch.utils._python_dispatch import TorchDispatchMode
+        limit = int(rule["limit"])
+
+        class Count(TorchDispatchMode):
+            count = 0
+
+            def __torch_dispatch__(self, op, types, args=(), kwargs=None):
+                self.count += 1
+                if self.count > limit:
+                    refused.append("op-budget")  # checks.OVER_BUDGET
+                    raise RuntimeError(f"more than {limit} torch operations")
+                return op(*args, **(kwargs or {}))
+        with Count():
+            yield
     elif rule["kind"] == "module":
         with refusals.refuse_module(str(rule["module"]), rule["message"], refused):
             yield
