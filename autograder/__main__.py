@@ -1,4 +1,4 @@
-"""The instructor's command line: ``python -m autograder {release,grade,report,demo}``."""
+"""The instructor's command line: ``python -m autograder {release,grade,report,gradebook,demo}``."""
 import argparse
 import sys
 from pathlib import Path
@@ -41,6 +41,15 @@ def cmd_report(args):
     print(report(Path(args.folder) / "grades.csv"))
 
 
+def cmd_gradebook(args):
+    from autograder import gradebook
+
+    paths = gradebook.write(args.graded, args.out)
+    out = Path(args.out)
+    print(f"gradebook: {out / 'gradebook.csv'}\nimport files: {out / 'canvas.csv'} (Canvas), {out / 'moodle.csv'} "
+          f"(Moodle)\nper student: {out / 'students'}/<student>.html ({len(paths) - 3} students)")
+
+
 def cmd_demo(args):
     from autograder import demo
     from autograder.grading import Limits, grade, summary_table
@@ -81,6 +90,11 @@ def parser():
     rp = sub.add_parser("report", help="score distribution and per-part failure rates of a graded folder")
     rp.add_argument("folder", help="the --out folder of a grade run (holds grades.csv)")
     rp.set_defaults(run=cmd_report)
+
+    gb = sub.add_parser("gradebook", help="one table for the course: a row per student, a column per chapter")
+    gb.add_argument("graded", nargs="+", help="the --out folders of grade runs, one per chapter")
+    gb.add_argument("--out", default="gradebook", help="where the gradebook files go (default: gradebook)")
+    gb.set_defaults(run=cmd_gradebook)
 
     d = sub.add_parser("demo", help="generate and grade a demo class for every released chapter")
     d.add_argument("slugs", nargs="*", help="chapters (default: all released)")
