@@ -36,9 +36,12 @@ def cmd_grade(args):
 
 
 def cmd_report(args):
-    from autograder.report import report
+    from autograder.report import course_report, report
 
-    print(report(Path(args.folder) / "grades.csv"))
+    if len(args.folders) == 1:
+        print(report(Path(args.folders[0]) / "grades.csv"))
+    else:
+        print(course_report(args.folders, args.out or "report"))
 
 
 def cmd_gradebook(args):
@@ -87,8 +90,10 @@ def parser():
                    help="run students' code unconfined where bubblewrap is not available (grades.csv says so)")
     g.set_defaults(run=cmd_grade)
 
-    rp = sub.add_parser("report", help="score distribution and per-part failure rates of a graded folder")
-    rp.add_argument("folder", help="the --out folder of a grade run (holds grades.csv)")
+    rp = sub.add_parser("report", help="score distribution and per-part failure rates of graded folders")
+    rp.add_argument("folders", nargs="+", help="the --out folder of a grade run (holds grades.csv); several: "
+                    "the course-wide picture")
+    rp.add_argument("--out", help="where the course-wide plot goes (default: report)")
     rp.set_defaults(run=cmd_report)
 
     gb = sub.add_parser("gradebook", help="one table for the course: a row per student, a column per chapter")

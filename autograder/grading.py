@@ -22,7 +22,7 @@ import nbformat
 
 from autograder import chapters, sandbox, similarity
 from autograder.nbgrader_setup import CELL_TIMEOUT_S
-from autograder.outcomes import Problem, Result, Status, write_csv
+from autograder.outcomes import Problem, Result, Status, write_csv, write_failures
 
 TIME_LIMIT_S = 600       # per notebook, everything included
 MEMORY_LIMIT_GB = 6.0    # the student's whole sandbox
@@ -172,6 +172,7 @@ def grade(submissions, slug, out, workers=1, limits=None, progress=True):
             results.append(future.result())
     results.sort(key=lambda r: r.student_id)
     write_csv(results, [p.test for p in chapters.parts(slug)], out / "grades.csv")
+    write_failures(results, out / "failures.csv")
     similarity.write(similarity.report(slug, _readable(found)), out)
     return results
 

@@ -2,7 +2,8 @@
 
 A ``Result`` is plain data (it travels between processes as a dict); ``Status`` orders what can
 go wrong, most serious first, so the status a student sees is the worst thing that happened,
-not the first in alphabetical order. grades.csv is written and read here and nowhere else.
+not the first in alphabetical order. grades.csv and failures.csv (why each part was failed, for
+the course-wide report) are written and read here and nowhere else.
 """
 import csv
 import enum
@@ -81,3 +82,22 @@ def read_csv(path):
         rows = list(csv.DictReader(f))
     parts = [c for c in (rows[0].keys() if rows else []) if c not in FIXED_COLUMNS]
     return rows, parts
+
+
+def write_failures(results, path):
+    """failures.csv: a row per failed part (student_id, part, message), for ``report``."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student_id", "part", "message"])
+        for r in sorted(results, key=lambda r: r.student_id):
+            for part, message in r.messages.items():
+                writer.writerow([r.student_id, part, message])
+
+
+def read_failures(path):
+    """The rows of a failures.csv, as dicts; none when the file is missing (an older grade run)."""
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        return []

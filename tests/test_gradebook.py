@@ -1,24 +1,32 @@
-"""The course-wide gradebook: a row per student, a column per chapter, and the LMS import files."""
+"""The course-wide gradebook (a row per student, a column per chapter, and the LMS import files)
+and the course-wide report."""
 import csv
 
 import pytest
 
+from autograder import chapters
 from autograder.__main__ import main
-from autograder.outcomes import Result, write_csv
+from autograder.outcomes import Result, write_csv, write_failures
 
 
 def graded_folder(root, slug, rows, max_score):
-    """A grade run's --out folder: grades.csv and a feedback page per student with a notebook."""
+    """A grade run's --out folder: grades.csv (the chapter's first part scored, the others full),
+    failures.csv and a feedback page per student with a notebook."""
     folder = root / slug
     folder.mkdir(parents=True)
+    parts = chapters.points(slug)
+    first, rest = next(iter(parts)), sum(list(parts.values())[1:])
     results = []
     for student, score, status in rows:
-        results.append(Result(student, slug, status=status, score=score, max_score=max_score, parts={"p": score}))
+        failed = {} if score == max_score else {first: f"it returned {score}, expected {max_score}: a slip"}
+        results.append(Result(student, slug, status=status, score=score, max_score=max_score,
+                              parts={**parts, first: max(0, score - rest)}, messages=failed))
         if status != "missing":
             page = folder / "feedback" / student / f"{slug}.html"
             page.parent.mkdir(parents=True)
             page.write_text("feedback")
-    write_csv(results, ["p"], folder / "grades.csv")
+    write_csv(results, list(parts), folder / "grades.csv")
+    write_failures(results, folder / "failures.csv")
     return folder
 
 
@@ -46,3 +54,14 @@ def test_gradebook_refuses_two_folders_of_one_chapter(tmp_path):
     b = graded_folder(tmp_path / "y", "01-neuron", [("ann", 2, "graded")], 30)
     with pytest.raises(ValueError, match="one per chapter"):
         main(["gradebook", str(a), str(b), "--out", str(tmp_path / "out")])
+
+
+def test_course_report_ranks_the_parts_most_failed_with_their_common_message(tmp_path, capsys):
+    a = graded_folder(tmp_path, "02-layers", [("ann", 20, "graded"), ("bob", 10, "graded")], 30)
+    b = graded_folder(tmp_path, "01-neuron", [("ann", 30, "graded"), ("bob", 12.5, "graded")], 30)
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "report")]) == 0
+    text = capsys.readouterr().out
+    first = {slug: next(iter(chapters.points(slug))) for slug in ("01-neuron", "02-layers")}
+    assert text.index(f"100%  02-layers {first['02-layers']}") < text.index(f"50%  01-neuron {first['01-neuron']}")
+    assert "2 x: it returned 20, expected 30: a slip" in text  # numbers differ, the message is counted once
+    assert (tmp_path / "report" / "scores.png").stat().st_size > 1000
