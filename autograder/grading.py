@@ -5,6 +5,7 @@ points, while the student's code runs in a sandboxed kernel it starts. The grade
 under a wall-clock limit; whatever happens to it, the student gets exactly one row with a status
 that says what happened, and the rest of the class is graded.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -12,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -68,32 +70,61 @@ def _pick(notebooks, slug):
     return None
 
 
-def grade_one(student, notebook, slug, work, out, limits):
-    """Grade one student and write their feedback page. Never raises: any failure of the
-    grading itself becomes that student's ``error`` row."""
+def job(student, notebook, slug, limits):
+    """One student's grading as plain data: the notebook's text travels, never a path into the
+    instructor's folders, so the job can run on another machine (``--cluster``)."""
+    text = None if notebook is None else Path(notebook).read_bytes().decode("utf-8", errors="replace")
+    return {"student_id": student, "slug": slug, "notebook": text, "limits": dataclasses.asdict(limits)}
+
+
+def run_job(job, work=None):
+    """Grade one job (in ``work``, else a temporary folder); returns plain data: the result and the
+    notebook as parsed (for the feedback page). Never raises: a failure of the grading itself
+    becomes that student's ``error`` row, and a student's failing code is a score, never an error
+    of the job (so a cluster's retries only ever repeat a job whose worker was lost)."""
+    limits, student, slug = Limits(**job["limits"]), job["student_id"], job["slug"]
+    if not limits.threads:  # on a cluster's worker: the cores shared out between its grading threads
+        limits = dataclasses.replace(limits, threads=max(1, (os.cpu_count() or 1) // _worker_threads()))
+    if limits.device == "auto":  # on a cluster's worker: its own GPU, if it has one
+        from dlcourse import device
+        limits = dataclasses.replace(limits, device=device().type)
+    if limits.sandboxed and not sandbox.available():
+        return {"result": _error_result(student, slug, True, "this grading machine cannot sandbox students' code "
+                                        "(install bubblewrap there)").to_dict(), "notebook": None}
     start = time.monotonic()
-    try:
-        result, nb = _grade(student, notebook, slug, work, limits)
-    except Exception as err:  # noqa: BLE001 (one student's failure must not stop the class)
-        result, nb = Result(student, slug, sandboxed=limits.sandboxed), None
-        result.record([Problem(Status.ERROR, f"error: grading failed ({type(err).__name__}: {err}); "
-                                             "tell the instructor")])
+    with contextlib.ExitStack() as stack:
+        if work is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dlcourse-grade-")))
+        try:
+            result, nb = _grade(student, job["notebook"], slug, Path(work), limits)
+        except Exception as err:  # noqa: BLE001 (one student's failure must not stop the class)
+            result, nb = _error_result(student, slug, limits.sandboxed, f"grading failed ({type(err).__name__}: {err})"), None
     result.max_score = sum(p.points for p in chapters.parts(slug))
     result.seconds = round(time.monotonic() - start, 1)
-    try:
-        _write_feedback(out, slug, result, nb)
-    except Exception as err:  # noqa: BLE001
-        result.record([Problem(Status.ERROR, f"error: the feedback page could not be written ({err})")])
+    return {"result": result.to_dict(), "notebook": None if nb is None else nbformat.writes(nb)}
+
+
+def _error_result(student, slug, sandboxed, why):
+    result = Result(student, slug, parts={p.test: 0.0 for p in chapters.parts(slug)}, sandboxed=sandboxed)
+    result.record([Problem(Status.ERROR, f"error: {why}; tell the instructor")])
     return result
 
 
-def _grade(student, notebook, slug, work, limits):
+def _worker_threads():
+    try:
+        from distributed import get_worker
+        return max(1, get_worker().state.nthreads)
+    except (ImportError, ValueError):
+        return 1
+
+
+def _grade(student, text, slug, work, limits):
     result = Result(student, slug, parts={p.test: 0.0 for p in chapters.parts(slug)}, sandboxed=limits.sandboxed)
-    if notebook is None:
+    if text is None:
         result.record([Problem(Status.MISSING, "missing: no notebook found in the student's folder")])
         return result, None
     try:
-        nb = nbformat.read(notebook, as_version=4)
+        nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
     except Exception as err:  # noqa: BLE001 (not JSON, or not a notebook)
         first = (str(err).splitlines() or [""])[0][:200]
@@ -145,31 +176,63 @@ def _write_feedback(out, slug, result, nb):
     target.write_text(feedback.render(slug, result, chapters.parts(slug), code))
 
 
-def grade(submissions, slug, out, workers=1, limits=None, progress=True):
-    """Grade every submission of ``slug``; write ``out/grades.csv``, ``out/feedback/`` and
-    ``out/similarity.csv`` (answers that look copied, for the instructor; never scored)."""
+def local_answers(jobs, workers, work):
+    """Run the jobs on this machine, ``workers`` at a time; yields each answer as it is done."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for future in as_completed([pool.submit(run_job, j, work) for j in jobs]):
+            yield future.result()
+
+
+def cluster_answers(jobs, address):
+    """Run the jobs on the Dask cluster at ``address``; yields each answer as it is done. A job
+    whose worker is lost is run again on another worker (Dask does that); one that cannot be run
+    at all becomes that student's error row, so every student still gets exactly one row."""
+    from distributed import Client, as_completed as completed
+
+    with Client(address) as client:
+        futures = {client.submit(run_job, j, key=f"grade-{j['slug']}-{j['student_id']}", pure=False): j for j in jobs}
+        for future in completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # noqa: BLE001 (e.g. every worker it was given died)
+                j = futures[future]
+                result = _error_result(j["student_id"], j["slug"], j["limits"]["sandboxed"],
+                                       f"the cluster could not grade this notebook ({type(err).__name__}: {err})")
+                yield {"result": result.to_dict(), "notebook": None}
+
+
+def grade(submissions, slug, out, workers=1, limits=None, progress=True, cluster=None):
+    """Grade every submission of ``slug``; write ``out/grades.csv``, ``out/failures.csv``,
+    ``out/feedback/`` and ``out/similarity.csv`` (answers that look copied, for the instructor;
+    never scored). Locally, ``workers`` students at a time; with ``cluster`` (a Dask scheduler's
+    address), on that cluster's workers. Only this process writes files."""
     from tqdm.auto import tqdm
 
     limits = limits or Limits()
-    if limits.sandboxed and not sandbox.available():
+    if limits.sandboxed and not cluster and not sandbox.available():
         raise sandbox.SandboxUnavailable("cannot sandbox students' code here: install Debian's `bubblewrap` "
                                          "(apt-get install bubblewrap), or pass --no-sandbox to grade without "
                                          "one (grades.csv then says so)")
-    if not limits.threads:
+    if not limits.threads and not cluster:
         limits = dataclasses.replace(limits, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
-    if limits.device == "auto":
+    if limits.device == "auto" and not cluster:
         from dlcourse import device
         limits = dataclasses.replace(limits, device=device().type)
     out = Path(out)
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     found = find_submissions(submissions, slug, work)
+    jobs = [job(student, notebook, slug, limits) for student, notebook in found.items()]
+    answers = cluster_answers(jobs, cluster) if cluster else local_answers(jobs, workers, work)
     results = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(grade_one, s, nb, slug, work, out, limits) for s, nb in found.items()]
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {slug}",
-                           unit="student", disable=not progress):
-            results.append(future.result())
+    for answer in tqdm(answers, total=len(jobs), desc=f"grading {slug}", unit="student", disable=not progress):
+        result = Result.from_dict(answer["result"])
+        nb = None if answer["notebook"] is None else nbformat.reads(answer["notebook"], as_version=4)
+        try:
+            _write_feedback(out, slug, result, nb)
+        except Exception as err:  # noqa: BLE001
+            result.record([Problem(Status.ERROR, f"error: the feedback page could not be written ({err})")])
+        results.append(result)
     results.sort(key=lambda r: r.student_id)
     write_csv(results, [p.test for p in chapters.parts(slug)], out / "grades.csv")
     write_failures(results, out / "failures.csv")
