@@ -19,8 +19,8 @@ def cmd_grade(args):
 
     from autograder.sandbox import SandboxUnavailable
 
-    limits = Limits(cell_timeout=args.cell_timeout, time_limit=args.time_limit,
-                    memory_gb=args.memory_limit, device=args.device, sandboxed=not args.no_sandbox)
+    limits = Limits(cell_timeout=args.cell_timeout, time_limit=args.time_limit, memory_gb=args.memory_limit,
+                    device=args.device, threads=args.threads, sandboxed=not args.no_sandbox)
     try:
         results = grade(args.submissions, args.assignment, args.out, workers=args.workers, limits=limits,
                         cluster=args.cluster)
@@ -87,6 +87,8 @@ def parser():
     g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell of the student's, and per call of their code from a test cell (default: 120)")
     g.add_argument("--time-limit", type=float, default=600, help="seconds per notebook (default: 600)")
     g.add_argument("--memory-limit", type=float, default=6.0, help="GiB per notebook (default: 6; 0: none)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads per notebook (default: the machine's cores shared out between the workers)")
     g.add_argument("--cluster", metavar="tcp://HOST:PORT",
                    help="grade on this Dask cluster's workers (see the README) instead of on this machine")
     g.add_argument("--no-sandbox", action="store_true",
