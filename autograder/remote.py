@@ -98,7 +98,8 @@ class StudentKernel(wire.Peer):
             raise KernelDied(self.dead, self.out_of_memory)
         outermost = self.call_timeout is not None and not self.calling
         if outermost:  # a test cell's call into student code: its own time limit
-            self.deadline = time.monotonic() + self.call_timeout
+            from autograder import checks
+            self.deadline = time.monotonic() + max(self.call_timeout, checks.call_seconds())
         self.calling += 1
         try:
             return super().request(message)

@@ -105,6 +105,11 @@ def loops():
     while True:
         pass
 
+def takes(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
+
 class Liar:
     def __eq__(self, other):
         return True
@@ -284,6 +289,18 @@ def test_in_a_test_cell_each_call_gets_the_time_limit_and_the_graders_own_work_d
     finally:
         kernel.call_timeout = None
     assert kernel.deadline is None and np.array_equal(relu(np.array([-3.0])), [0.0])
+
+
+def test_a_test_cell_can_give_a_training_call_more_time_than_the_cell_limit(kernel):
+    (takes,) = names(kernel, "takes")
+    kernel.call_timeout = 1.0
+    try:
+        with checks.allow_seconds(5):  # a training budget the test scaled up on a busy machine
+            assert takes(1.5) == 1.5
+        with pytest.raises(CellTimeout):
+            takes(1.5)
+    finally:
+        kernel.call_timeout = None
 
 
 def test_a_kernel_that_exits_is_reported_dead(tmp_path):
