@@ -72,11 +72,12 @@ class Denoiser(nn.Module):
         self.out = nn.Linear(hidden, data_dim)
 
     def forward(self, x, t, y=None):
+        """x (N, ...) with data_dim values per example (flattened here), t (N,) -> noise shaped like x."""
         emb = time_features(t, self.T, self.time_dim, x.dtype)
         if self.label is not None:
             y = torch.full_like(t, self.classes) if y is None else y
             emb = emb + self.label(y)
-        h = torch.cat([x, emb], dim=1)
+        h = torch.cat([x.flatten(1), emb], dim=1)
         for layer, time in zip(self.body, self.time):
             h = F.silu(layer(h) + time(emb))
-        return self.out(h)
+        return self.out(h).reshape(x.shape)

@@ -213,6 +213,20 @@ def train_2d_diffusion(device):
     from dlcourse.diffusion import train_points_model
     return train_points_model(data.swiss_roll(20000, seed=0)[0])[0].to(device)
 ''', "the course's own training"),
+    _m("schedules", "test_schedules", "betas computed in float32, converted at the end",
+       _schedules(linear="torch.linspace(beta_start, beta_end, T).double()"), "float32's precision"),
+    _m("schedules", "test_schedules", "the cosine schedule computed in float32",
+       _schedules(f="torch.cos((u.float() / T + s) / (1 + s) * math.pi / 2).double() ** 2"), "float32's precision"),
+    _m("schedules", "test_schedules", "alpha_bar capped through betas clipped at 0.999",
+       _schedules(alpha_bar="torch.cumprod(1 - (1 - f[1:] / f[:-1]).clamp(max=0.999), 0)"), "no clipping"),
+    _m("diffusion_loss", "test_diffusion_loss", "the loss computed under torch.no_grad",
+       _LOSS.replace("    x_t = q_sample(x0, t, noise, alpha_bar)\n    return {loss}",
+                     "    with torch.no_grad():\n        x_t = q_sample(x0, t, noise, alpha_bar)\n"
+                     "        return F.mse_loss(model(x_t, t), noise)"), "with no gradient"),
+    _m("diffusion_loss", "test_diffusion_loss", "the mean taken as if x0 were (N, D)",
+       _loss("((model(x_t, t) - noise) ** 2).sum() / (x0.shape[0] * x0.shape[1])"), "x0 (3, 1, 2, 2)"),
+    _m("sample", "test_sample", "the loop's length read from the model, not from betas",
+       _sample(times="range(model.T - 1, -1, -1)"), "raised IndexError"),
     _m("schedules", "test_schedules", "the course's own schedules imported",
        "from dlcourse.diffusion import linear_betas, cosine_alpha_bar\n", "the course's own version"),
 ]
