@@ -134,11 +134,11 @@ def _grade(student, text, slug, work, limits):
     shutil.rmtree(root, ignore_errors=True)
     (root / "scratch").mkdir(parents=True)  # the only folder the student's code can write to
     nbformat.write(nb, root / "submitted.ipynb")
-    job = {"slug": slug, "student_id": student, "notebook": str(root / "submitted.ipynb"),
-           "scratch": str(root / "scratch"), "device": limits.device, "threads": limits.threads,
-           "memory_bytes": int(limits.memory_gb * 1024 ** 3), "cell_timeout": limits.cell_timeout,
-           "sandboxed": limits.sandboxed}
-    (root / "job.json").write_text(json.dumps(job))
+    spec = {"slug": slug, "student_id": student, "notebook": str(root / "submitted.ipynb"),
+            "scratch": str(root / "scratch"), "device": limits.device, "threads": limits.threads,
+            "memory_bytes": int(limits.memory_gb * 1024 ** 3), "cell_timeout": limits.cell_timeout,
+            "sandboxed": limits.sandboxed}
+    (root / "job.json").write_text(json.dumps(spec))  # what the grader process reads
     with open(root / "grader.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "autograder.grader", str(root / "job.json"),
                                  str(root / "result.json")], stdout=log, stderr=subprocess.STDOUT, cwd=root,
