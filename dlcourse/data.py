@@ -114,6 +114,28 @@ def digits(split="train", flat=True):
     return (X.reshape(len(X), -1) if flat else X), y
 
 
+DIGIT_SPLITS = ("fit", "val", "test")
+
+
+def digit_images(split):
+    """The digits of one split as torch tensors: images ``(N, 1, 8, 8)`` float32 in [0, 1] and
+    labels ``(N,)`` int64. ``fit`` (1,137 images) and ``val`` (300) are chapter 3's split of the
+    training images, to train on and to choose with; ``test`` (360) is only for reporting."""
+    import torch
+
+    from dlcourse.widgets.generalisation import validation_split
+
+    if split == "test":
+        X, y = digits("test")
+    elif split in ("fit", "val"):
+        X_fit, y_fit, X_val, y_val = validation_split()
+        X, y = (X_fit, y_fit) if split == "fit" else (X_val, y_val)
+    else:
+        raise ValueError(f"split={split!r}: use one of {', '.join(DIGIT_SPLITS)}.")
+    return (torch.as_tensor(np.array(X), dtype=torch.float32).reshape(-1, 1, 8, 8),
+            torch.as_tensor(np.array(y)))
+
+
 def adding_problem(n, length=50, seed=0):
     """The adding problem (Hochreiter and Schmidhuber, 1997): a memory test for sequence models.
 

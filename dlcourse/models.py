@@ -1,7 +1,8 @@
 """Models the course provides ready-made, for readers and for grading.
 
 ``DigitCNN`` is the course's CNN for the 8x8 digits: chapter 4's training part trains it with
-the student's training loop, so that the loop's grade does not depend on the student's network.
+the student's training loop, so that the loop's grade does not depend on the student's network;
+``train_digit_cnn`` trains it the course's way (chapter 9's teacher).
 ``CharRNN`` is chapter 5's character-level recurrent language model. ``Denoiser`` is chapter 8's
 noise-predicting network: (x_t, t[, label]) -> noise."""
 import math
@@ -24,6 +25,28 @@ class DigitCNN(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))
+
+
+def train_digit_cnn(seed=0, epochs=10):
+    """A ``DigitCNN`` trained on the ``fit`` digits (``data.digit_images``): Adam (learning rate
+    0.01), batches of 64, seeded. About 99% on the test digits in a few seconds on a CPU; chapter
+    9 attacks, calibrates, quantizes and distils it. Returned in eval mode, on the CPU."""
+    from dlcourse import data
+
+    X, y = data.digit_images("fit")
+    torch.manual_seed(seed)  # the initial weights
+    model = DigitCNN()
+    generator = torch.Generator().manual_seed(seed)  # the batches' order
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=generator)
+        for k in range(0, len(y), 64):
+            idx = order[k:k + 64]
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
 
 
 class CharRNN(nn.Module):
