@@ -22,17 +22,17 @@ class Alternative:
 
 
 def alternatives_for(slug):
-    from autograder.mistakes import cnn, diffusion, llm, rnn, transformers
+    from autograder.mistakes import cnn, diffusion, limits, llm, rnn, transformers
 
     return {"04-cnn": cnn.ALTERNATIVES, "05-rnn": rnn.ALTERNATIVES,
             "06-transformers": transformers.ALTERNATIVES, "07-llm": llm.ALTERNATIVES,
-            "08-diffusion": diffusion.ALTERNATIVES}.get(slug, [])
+            "08-diffusion": diffusion.ALTERNATIVES, "09-limits": limits.ALTERNATIVES}.get(slug, [])
 
 
 def mistakes_for(slug):
-    from autograder.mistakes import backprop, cnn, diffusion, layers, llm, neuron, rnn, transformers
+    from autograder.mistakes import backprop, cnn, diffusion, layers, limits, llm, neuron, rnn, transformers
 
     return {"01-neuron": neuron.MISTAKES, "02-layers": layers.MISTAKES,
             "03-backprop": backprop.MISTAKES, "04-cnn": cnn.MISTAKES,
             "05-rnn": rnn.MISTAKES, "06-transformers": transformers.MISTAKES,
-            "07-llm": llm.MISTAKES, "08-diffusion": diffusion.MISTAKES}.get(slug, [])
+            "07-llm": llm.MISTAKES, "08-diffusion": diffusion.MISTAKES, "09-limits": limits.MISTAKES}.get(slug, [])
