@@ -292,4 +292,22 @@ def sgd_momentum_step(params, grads, velocity, lr, momentum):
 ''', "the velocity is v = momentum * v + g"),
     Mistake("train_mlp_numpy", "test_train_mlp_numpy", "a learning rate far too small for its few epochs",
             _TRAIN.format(epochs=2, lr=0.001), "your network classifies"),
+    # The dict is the caller's: replacing its entries changes the caller's state. Inside the grader's
+    # sandbox the replaced arrays come back as changed inputs, so the student's own run and the
+    # graded run fail alike.
+    Mistake("adam_step", "test_optimizers", "the state dict's entries replaced in place", '''
+def adam_init(params):
+    """Adam's state before the first step: no steps taken, zero moments."""
+    return {"t": 0, "m": [np.zeros_like(p) for p in params], "v": [np.zeros_like(p) for p in params]}
+
+
+def adam_step(params, grads, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    b1, b2 = betas
+    state["t"] += 1
+    state["m"] = [b1 * m + (1 - b1) * g for m, g in zip(state["m"], grads)]
+    state["v"] = [b2 * v + (1 - b2) * g * g for v, g in zip(state["v"], grads)]
+    c1, c2 = 1 - b1 ** state["t"], 1 - b2 ** state["t"]
+    return [p - lr * (m / c1) / (np.sqrt(v / c2) + eps) for p, m, v in zip(params, state["m"], state["v"])], state
+''',
+            "changed its input array in place"),
 ]
