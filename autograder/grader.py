@@ -7,10 +7,13 @@ student's code defines are proxies to the kernel. A part's points are given when
 runs to the end here. Nothing the kernel sends can change a score but through the values its
 functions return.
 """
+import ast
 import builtins
 import json
 import os
+import shutil
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -27,8 +30,9 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def grade_notebook(slug, nb, scratch, device="cpu", threads=1, memory_bytes=0, cell_timeout=120,
-                   sandboxed=True, student_id="student"):
-    """Run ``nb`` (a NotebookNode) in a sandboxed kernel and grade it; returns a Result."""
+                   sandboxed=True, student_id="student", kernel=None):
+    """Run ``nb`` (a NotebookNode) in a sandboxed kernel and grade it; returns a Result. ``kernel``:
+    one already started for this student (``WarmKernels``), else a new one is started here."""
     parts = chapters.parts(slug)
     tests = chapters.test_cells(slug)
     result = Result(student_id, slug, max_score=sum(p.points for p in parts),
@@ -38,7 +42,9 @@ def grade_notebook(slug, nb, scratch, device="cpu", threads=1, memory_bytes=0, c
     namespace = {"__name__": "__main__"}
     for source in chapters.setup_cells(slug):
         exec(compile(source, f"<setup of {slug}>", "exec"), namespace)
-    kernel = StudentKernel(scratch, device=device, threads=threads, memory_bytes=memory_bytes, sandboxed=sandboxed)
+    if kernel is None:
+        kernel = StudentKernel(scratch, device=device, threads=threads, memory_bytes=memory_bytes,
+                               sandboxed=sandboxed, preload=preloaded_modules(slug))
     proxied, done = {}, set()
     try:
         for cell in nb.cells:
@@ -137,17 +143,109 @@ def bring_in_student_names(kernel, namespace, proxied, names):
             del namespace[name], proxied[name]
 
 
-def main(argv):
-    job = json.loads(Path(argv[0]).read_text())
+def preloaded_modules(slug):
+    """The modules the chapter's setup cells import: its kernels load them before the student's
+    first cell (see ``sandboxed/kernel.py``)."""
+    names = []
+    for source in chapters.setup_cells(slug):
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return tuple(dict.fromkeys(names))
+
+
+def grade_job(job, kernel=None):
+    """Grade the job a ``job.json`` describes (see ``grading._grade``); returns a Result."""
     nb = nbformat.read(job["notebook"], as_version=4)
     try:
-        result = grade_notebook(job["slug"], nb, Path(job["scratch"]), device=job["device"], threads=job["threads"],
-                                memory_bytes=job["memory_bytes"], cell_timeout=job["cell_timeout"],
-                                sandboxed=job["sandboxed"], student_id=job["student_id"])
+        return grade_notebook(job["slug"], nb, Path(job["scratch"]), device=job["device"], threads=job["threads"],
+                              memory_bytes=job["memory_bytes"], cell_timeout=job["cell_timeout"],
+                              sandboxed=job["sandboxed"], student_id=job["student_id"], kernel=kernel)
     except KernelDied as died:
         result = Result(job["student_id"], job["slug"], sandboxed=job["sandboxed"])
         result.record([Problem(Status.ERROR, f"error: {died}")])
-    Path(argv[1]).write_text(json.dumps(result.to_dict()))
+        return result
+
+
+class WarmKernels:
+    """The next student's kernel, started while this student is graded: a new sandboxed kernel
+    with the chapter's libraries loaded, used for one student only and then closed."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.count = 0
+        self.key = self.kernel = self.ready = self.done = None
+
+    @staticmethod
+    def key_of(job):
+        return tuple(job[k] for k in ("slug", "device", "threads", "memory_bytes", "sandboxed"))
+
+    def start(self, job):
+        """Start a kernel for the next job like ``job`` (same chapter and limits), in the background."""
+        self.count += 1
+        scratch = self.folder / f"kernel-{self.count}" / "scratch"
+        scratch.mkdir(parents=True)
+        self.key, self.kernel = self.key_of(job), None
+        self.ready, self.done = threading.Event(), threading.Event()
+
+        def run(ready, done):
+            try:
+                self.kernel = StudentKernel(scratch, device=job["device"], threads=job["threads"],
+                                            memory_bytes=job["memory_bytes"], sandboxed=job["sandboxed"],
+                                            preload=preloaded_modules(job["slug"]))
+            except KernelDied:
+                self.kernel = None  # grade_notebook starts one itself, and reports why it fails
+            ready.set()
+            # The sandbox ends a kernel when the thread that started it ends (bwrap's
+            # --die-with-parent follows the thread): this one waits until the kernel's student is graded.
+            done.wait()
+
+        threading.Thread(target=run, args=(self.ready, self.done), daemon=True).start()
+
+    def take(self, job):
+        """``(kernel, done)``: the warm kernel if it suits ``job``, else None; set ``done`` once the
+        kernel is closed."""
+        if self.ready is None:
+            return None, threading.Event()
+        self.ready.wait()
+        kernel, done, self.ready = self.kernel, self.done, None
+        if kernel is not None and self.key != self.key_of(job):
+            kernel.close()
+            kernel = None
+        return kernel, done
+
+
+def serve(answer_fd):
+    """Grade job after job: each line on stdin names a ``job.json`` and where its result goes; a
+    line on ``answer_fd`` says it is written. One interpreter with the course's imports and the
+    reference solutions loaded serves a whole class; each student still gets a kernel of their
+    own (started while the student before is graded), and the test cells' namespace is made
+    again from the setup cells for each."""
+    answers = os.fdopen(answer_fd, "w", buffering=1)
+    warm = WarmKernels(Path.cwd() / "kernels")
+    for line in sys.stdin:
+        job_path, result_path = json.loads(line)
+        job = json.loads(Path(job_path).read_text())
+        kernel, done = warm.take(job)
+        warm.start(job)  # the next student's, while this one is graded
+        if kernel is not None:
+            job = dict(job, scratch=str(kernel.scratch))
+        try:
+            result = grade_job(job, kernel)
+        finally:
+            done.set()
+        if kernel is not None:
+            shutil.rmtree(kernel.scratch.parent, ignore_errors=True)
+        Path(result_path).write_text(json.dumps(result.to_dict()))
+        answers.write(json.dumps(job["student_id"]) + "\n")
+
+
+def main(argv):
+    if argv[:1] == ["--serve"]:
+        return serve(int(argv[1]))
+    Path(argv[1]).write_text(json.dumps(grade_job(json.loads(Path(argv[0]).read_text())).to_dict()))
 
 
 if __name__ == "__main__":

@@ -9,12 +9,15 @@ import contextlib
 import dataclasses
 import json
 import os
+import queue
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -77,11 +80,13 @@ def job(student, notebook, slug, limits):
     return {"student_id": student, "slug": slug, "notebook": text, "limits": dataclasses.asdict(limits)}
 
 
-def run_job(job, work=None):
+def run_job(job, work=None, slot=None):
     """Grade one job (in ``work``, else a temporary folder); returns plain data: the result and the
     notebook as parsed (for the feedback page). Never raises: a failure of the grading itself
     becomes that student's ``error`` row, and a student's failing code is a score, never an error
-    of the job (so a cluster's retries only ever repeat a job whose worker was lost)."""
+    of the job (so a cluster's retries only ever repeat a job whose worker was lost). ``slot``: a
+    local worker's ``ServerSlot``, whose grader process grades student after student; without it,
+    a grader process is started for this student alone."""
     limits, student, slug = Limits(**job["limits"]), job["student_id"], job["slug"]
     if not limits.threads:  # on a cluster's worker: the cores shared out between its grading threads
         limits = dataclasses.replace(limits, threads=max(1, (os.cpu_count() or 1) // _worker_threads()))
@@ -96,7 +101,7 @@ def run_job(job, work=None):
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dlcourse-grade-")))
         try:
-            result, nb = _grade(student, job["notebook"], slug, Path(work), limits)
+            result, nb = _grade(student, job["notebook"], slug, Path(work), limits, slot)
         except Exception as err:  # noqa: BLE001 (one student's failure must not stop the class)
             result, nb = _error_result(student, slug, limits.sandboxed, f"grading failed ({type(err).__name__}: {err})"), None
     result.max_score = sum(p.points for p in chapters.parts(slug))
@@ -118,7 +123,7 @@ def _worker_threads():
         return 1
 
 
-def _grade(student, text, slug, work, limits):
+def _grade(student, text, slug, work, limits, slot=None):
     result = Result(student, slug, parts={p.test: 0.0 for p in chapters.parts(slug)}, sandboxed=limits.sandboxed)
     if text is None:
         result.record([Problem(Status.MISSING, "missing: no notebook found in the student's folder")])
@@ -139,6 +144,16 @@ def _grade(student, text, slug, work, limits):
             "memory_bytes": int(limits.memory_gb * 1024 ** 3), "cell_timeout": limits.cell_timeout,
             "sandboxed": limits.sandboxed}
     (root / "job.json").write_text(json.dumps(spec))  # what the grader process reads
+    if slot is not None:
+        try:
+            slot.server(limits.threads).grade(root / "job.json", root / "result.json", limits.time_limit)
+        except TimeoutError:
+            result.record([Problem(Status.TIME_LIMIT, f"time-limit: grading took longer than "
+                                                      f"{limits.time_limit:g} s and was stopped")])
+            return result, nb
+        finally:
+            sandbox.Cgroup.remove_recorded(root / "cgroup.json")  # a kernel started for this student alone
+        return Result.from_dict(json.loads((root / "result.json").read_text())), nb
     with open(root / "grader.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "autograder.grader", str(root / "job.json"),
                                  str(root / "result.json")], stdout=log, stderr=subprocess.STDOUT, cwd=root,
@@ -176,11 +191,110 @@ def _write_feedback(out, slug, result, nb):
     target.write_text(feedback.render(slug, result, chapters.parts(slug), code))
 
 
+class GraderServer:
+    """A grader process that grades student after student (``python -m autograder.grader
+    --serve``): one interpreter start, one import of torch and the course, one load of the
+    reference solutions per worker instead of per student, and each next student's sandboxed
+    kernel started while the last one's result comes back. Jobs go in on its stdin; a line on a
+    pipe of its own says each result is written (its stdout is the log: test cells may print)."""
+
+    def __init__(self, folder, threads):
+        self.folder, self.threads = Path(folder), threads
+        self.folder.mkdir(parents=True)
+        answers_r, answers_w = os.pipe()
+        with open(self.folder / "grader.log", "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grader", "--serve", str(answers_w)],
+                                         stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                         pass_fds=(answers_w,), cwd=self.folder, env=_threads_env(threads),
+                                         start_new_session=True)
+        os.close(answers_w)
+        self.answers = answers_r
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def grade(self, job_path, result_path, timeout):
+        """Grade one job; TimeoutError (the process is stopped) past ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        try:
+            self.proc.stdin.write((json.dumps([str(job_path), str(result_path)]) + "\n").encode())
+            self.proc.stdin.flush()
+            line = b""
+            while not line.endswith(b"\n"):
+                ready, _, _ = select.select([self.answers], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    break
+                chunk = os.read(self.answers, 4096)
+                if not chunk:
+                    raise BrokenPipeError
+                line += chunk
+        except OSError:  # the process is gone
+            self.close()
+            tail = (self.folder / "grader.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"the grader process stopped (exit {self.proc.returncode}): {tail[0][:300]}") from None
+        if not line.endswith(b"\n"):
+            self.close()
+            raise TimeoutError(f"grading took longer than {timeout:g} s")
+
+    def close(self):
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.proc.wait()
+        for record in self.folder.rglob("cgroup.json"):  # what a stopped grader's kernels left behind
+            sandbox.Cgroup.remove_recorded(record)
+        for f in (self.proc.stdin,):
+            with contextlib.suppress(OSError):
+                f.close()
+        with contextlib.suppress(OSError):
+            os.close(self.answers)
+
+
+class ServerSlot:
+    """A local worker's grader process: started for its first student, and again after one it had
+    to stop (a student past the time limit) or one that stopped by itself."""
+
+    def __init__(self, folder):
+        self.folder, self.started, self.current = Path(folder), 0, None
+
+    def server(self, threads):
+        if self.current is None or not self.current.alive() or self.current.threads != threads:
+            self.close()
+            self.started += 1
+            self.current = GraderServer(self.folder / f"grader-{self.started}", threads)
+        return self.current
+
+    def close(self):
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
 def local_answers(jobs, workers, work):
-    """Run the jobs on this machine, ``workers`` at a time; yields each answer as it is done."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in as_completed([pool.submit(run_job, j, work) for j in jobs]):
-            yield future.result()
+    """Run the jobs on this machine, ``workers`` at a time, each worker with its own grader
+    process (``ServerSlot``); yields each answer as it is done."""
+    run = uuid.uuid4().hex[:8]
+    slots = queue.SimpleQueue()
+    all_slots = [ServerSlot(Path(work) / "servers" / f"{run}-{i}") for i in range(max(1, workers))]
+    for slot in all_slots:
+        slots.put(slot)
+
+    def graded(j):
+        slot = slots.get()
+        try:
+            return run_job(j, work, slot)
+        finally:
+            slots.put(slot)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for future in as_completed([pool.submit(graded, j) for j in jobs]):
+                yield future.result()
+    finally:
+        for slot in all_slots:
+            slot.close()
 
 
 def cluster_answers(jobs, address):

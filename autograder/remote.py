@@ -46,7 +46,8 @@ class StudentKernel(wire.Peer):
     # few kinds of objects listed in ``readable``; never arithmetic, never a class or a module.
     serves = ("call", "list", "len", "getitem", "getattr")
 
-    def __init__(self, scratch, device="cpu", threads=1, memory_bytes=0, sandboxed=True):
+    def __init__(self, scratch, device="cpu", threads=1, memory_bytes=0, sandboxed=True, preload=()):
+        self.scratch = Path(scratch)
         self.cgroup = sandbox.Cgroup.create(memory_bytes) if sandboxed else None
         if self.cgroup is not None:
             self.cgroup.record(Path(scratch).parent / "cgroup.json")
@@ -54,6 +55,7 @@ class StudentKernel(wire.Peer):
         env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
                "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
                "NBGRADER_EXECUTION": "autograde", "DLCOURSE_DEVICE": device, "LANG": "C.UTF-8",
+               "DLCOURSE_PRELOAD": ",".join(preload),
                **{k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES"):
             if key in os.environ:

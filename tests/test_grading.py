@@ -2,6 +2,7 @@
 import csv
 import json
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -194,6 +195,21 @@ def test_a_notebook_past_its_time_limit_is_stopped_and_leaves_nothing_running(tm
     out = tmp_path / "out"
     results = grade(tmp_path / "class", SLUG, out, limits=Limits(cell_timeout=300, time_limit=15), progress=False)
     assert results[0].status == "time-limit" and "longer than 15 s" in results[0].message
-    recorded = out / ".work" / "students" / "slow" / "cgroup.json"
-    if recorded.exists():  # the sandbox's cgroup, with whatever ran in it, is gone
+    for recorded in (out / ".work").rglob("cgroup.json"):  # each sandbox's cgroup, with whatever ran in it, is gone
         assert not any(Path(d).exists() for d in json.loads(recorded.read_text()).values())
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)  # a killed process may take a moment to go
+    assert not _processes_mentioning(tmp_path), "a grader or kernel of this class is still running"
+
+
+def _processes_mentioning(path):
+    """Processes whose command line names ``path`` (a kernel's sandbox binds its scratch folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(path).encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:
+            pass
+    return found
