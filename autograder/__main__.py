@@ -69,6 +69,13 @@ def cmd_demo(args):
         print(report(Path(args.out) / slug / "graded" / "grades.csv"))
 
 
+def cmd_bench(args):
+    from autograder.bench import bench, table
+
+    rows, compute = bench(args.assignment, args.n, tuple(args.workers), nbgrader=not args.no_nbgrader)
+    print(table(args.assignment, args.n, rows, compute))
+
+
 def parser():
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -112,6 +119,12 @@ def parser():
     d.add_argument("--workers", type=int, default=2)
     d.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     d.set_defaults(run=cmd_demo)
+    b = sub.add_parser("bench", help="time grading a generated class: plain nbgrader against grade --workers 1, 2")
+    b.add_argument("--assignment", default="01-neuron", help="the chapter (default: 01-neuron)")
+    b.add_argument("--n", type=int, default=30, help="submissions in the class (default: 30)")
+    b.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time (default: 1 2)")
+    b.add_argument("--no-nbgrader", action="store_true", help="skip plain nbgrader (it takes longest)")
+    b.set_defaults(run=cmd_bench)
     return p
 
 
