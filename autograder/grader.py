@@ -230,13 +230,16 @@ def serve(answer_fd):
         job = json.loads(Path(job_path).read_text())
         kernel, done = warm.take(job)
         warm.start(job)  # the next student's, while this one is graded
+        student_scratch = Path(job["scratch"])
         if kernel is not None:
             job = dict(job, scratch=str(kernel.scratch))
         try:
             result = grade_job(job, kernel)
         finally:
             done.set()
-        if kernel is not None:
+        if kernel is not None:  # what the student's code wrote goes where a cold kernel's would be
+            shutil.rmtree(student_scratch, ignore_errors=True)
+            shutil.move(kernel.scratch, student_scratch)
             shutil.rmtree(kernel.scratch.parent, ignore_errors=True)
         Path(result_path).write_text(json.dumps(result.to_dict()))
         answers.write(json.dumps(job["student_id"]) + "\n")

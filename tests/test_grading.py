@@ -213,3 +213,24 @@ def _processes_mentioning(path):
         except OSError:
             pass
     return found
+
+
+def test_each_kernel_serves_one_student(tmp_path):
+    """A worker grades its students one after the other with a kernel started for each: what one
+    student's code leaves in its kernel (a module's attribute, a file at home) is not there for
+    the next."""
+    relu = submissions.reference_answers(SLUG)["relu"]
+    leaker = ('import numpy, pathlib\nnumpy.LEFT_BEHIND = "a"\n'
+              '(pathlib.Path.home() / "left-behind.txt").write_text("a")\n' + relu)
+    observer = ('import numpy, pathlib\n(pathlib.Path.home() / "seen.txt").write_text('
+                'repr((getattr(numpy, "LEFT_BEHIND", None), (pathlib.Path.home() / "left-behind.txt").exists())))\n'
+                + relu)
+    for student, code in [("a-leaker", leaker), ("b-observer", observer), ("c-observer", observer)]:
+        submissions.write(submissions.make_submission(SLUG, _answers(relu=code)),
+                          tmp_path / "class" / student / f"{SLUG}.ipynb")
+    out = tmp_path / "out"
+    results = grade(tmp_path / "class", SLUG, out, workers=1, progress=False)
+    assert [r.score for r in results] == [30, 30, 30]
+    for student in ("b-observer", "c-observer"):
+        assert (out / ".work" / "students" / student / "scratch" / "seen.txt").read_text() == "(None, False)"
+    assert (out / ".work" / "students" / "a-leaker" / "scratch" / "left-behind.txt").read_text() == "a"
