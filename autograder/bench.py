@@ -7,6 +7,8 @@ tests), then ``grade`` with 1 and with 2 workers (sandboxed). The notebook's own
 floor no grader can go under, is the time its cells take in one warm process; the overhead per
 submission is what grading one costs beyond it. Not a test: timings depend on the machine.
 """
+import contextlib
+import io
 import shutil
 import tempfile
 import time
@@ -51,9 +53,12 @@ def plain_nbgrader(slug, folder, root):
 
 
 def notebook_compute(slug, repeats=3):
-    """Seconds the complete notebook's cells take in one warm process (imports and setup done
-    once, before timing): what any grader must spend per submission."""
+    """Seconds the complete notebook's cells take in one warm IPython shell (imports and setup
+    done once, before timing; displays rendered as when graded): what any grader must spend per
+    submission."""
     import os
+
+    from IPython.core.interactiveshell import InteractiveShell
 
     from autograder import chapters
     from autograder.notebooks import grade_id, is_solution, is_test, strip_solution_markers
@@ -66,15 +71,16 @@ def notebook_compute(slug, repeats=3):
             continue
         cells.append(tests.get(grade_id(cell), cell.source) if is_test(cell) else
                      strip_solution_markers(cell.source) if is_solution(cell) else cell.source)
-    namespace = {"__name__": "__main__"}
-    for source in chapters.setup_cells(slug):
-        exec(compile(source, "<setup>", "exec"), namespace)
+    shell = InteractiveShell.instance()
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for source in cells:
-            exec(compile(source, "<cell>", "exec"), namespace)
-        times.append(time.perf_counter() - start)
+    with contextlib.redirect_stdout(io.StringIO()):  # the shell echoes each cell's last value
+        for source in chapters.setup_cells(slug):
+            shell.run_cell(source).raise_error()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for source in cells:
+                shell.run_cell(source).raise_error()
+            times.append(time.perf_counter() - start)
     return min(times)
 
 

@@ -144,11 +144,17 @@ def bring_in_student_names(kernel, namespace, proxied, names):
 
 
 def preloaded_modules(slug):
-    """The modules the chapter's setup cells import: its kernels load them before the student's
-    first cell (see ``sandboxed/kernel.py``)."""
+    """The modules the chapter's notebook imports (outside its test cells): its kernels load them
+    before the student's first cell (see ``sandboxed/kernel.py``)."""
     names = []
-    for source in chapters.setup_cells(slug):
-        for node in ast.walk(ast.parse(source)):
+    for cell in chapters.source(slug).cells:
+        if cell.cell_type != "code" or is_test(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # a cell with IPython magics
+            continue
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names += [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
