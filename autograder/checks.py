@@ -417,6 +417,11 @@ def _call(func, args, kwargs, what, hint=None):
     except Exception as err:
         raise AssertionError(_join(f"{what} raised {type(err).__name__}: {err}", hint)) from err
     for b, a in zip(leaves(before), leaves((args, kwargs))):
+        if _is_tensor(a) and _is_tensor(b) and (a.requires_grad != b.requires_grad or (a.grad is None) != (b.grad is None)):
+            raise AssertionError(_join(f"{what} changed its input tensor: it turned on its gradient "
+                                       "(requires_grad_) or left a gradient in it, which changes the caller's "
+                                       "tensor for whatever comes next. Work on a copy: "
+                                       "x = x.detach().clone().requires_grad_(True).", hint))
         is_array = isinstance(a, np.ndarray) or _is_tensor(a)
         if is_array and not np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True):
             raise AssertionError(_join(f"{what} changed its input array in place. Your function must leave "

@@ -256,9 +256,12 @@ class StudentKernel(wire.Peer):
         restore_rng(answer["rng"])
         for category, text in answer["warnings"]:
             warnings.warn(text, _warning_class(category), stacklevel=2)
-        for key, (state, device) in answer["moved"].items():
-            model = self.exported_before_return[int(key)]
+        for key, (state, device, training, requires_grad) in answer["moved"].items():
+            model = self.exported_before_return[int(key)]  # as the student's code left it
             model.to(device).load_state_dict(state)
+            model.train(training)
+            for parameter, flag in zip(model.parameters(), requires_grad):
+                parameter.requires_grad_(flag)
         _note_refused(answer["refused"])
         arrays = list(wire.leaves((list(args), dict(kwargs))))
         for index, new in answer["changed"].items():
@@ -346,3 +349,7 @@ def _write_back(original, new):
                 original.copy_(new.to(original.device, original.dtype))
             else:
                 original.fill_(float("nan"))
+        if original.is_leaf and original.requires_grad != new.requires_grad:  # x.requires_grad_() is a change too
+            original.requires_grad_(new.requires_grad)
+        if original.is_leaf and new.grad is not None and original.grad is None:
+            original.grad = new.grad.detach().to(original.device, original.dtype)

@@ -180,6 +180,8 @@ MISTAKES = [
             _attack(labels="model.eval()(X).argmax(1)"), "attack with the true labels y"),
     Mistake("accuracy_under_attack", "test_accuracy_under_attack", "classified without switching to eval mode",
             _attack(mode="pass"), "classify in eval mode"),
+    Mistake("accuracy_under_attack", "test_accuracy_under_attack", "the model left in eval mode",
+            _attack().replace("    model.train(was_training)\n", ""), "left the model in eval mode"),
     Mistake("expected_calibration_error", "test_expected_calibration_error", "confidence exactly 1 falls out of the bins",
             _ece(bins="(confidence * n_bins).long()"), "confidence exactly 1 are left out"),
     Mistake("expected_calibration_error", "test_expected_calibration_error", "bins averaged with equal weights",
@@ -191,6 +193,9 @@ MISTAKES = [
             _ece(gap="(correct[inside].mean() - confidence[inside].mean())"), "take the absolute value"),
     Mistake("expected_calibration_error", "test_expected_calibration_error", "empty bins give nan",
             _ece(nonempty="True"), "an empty bin contributes nothing"),
+    Mistake("expected_calibration_error", "test_expected_calibration_error", "n_bins ignored: always 10 bins",
+            _ece(bins="(confidence * 10).long().clamp(max=9)").replace("range(n_bins)", "range(10)"),
+            "use n_bins bins"),
     Mistake("fit_temperature", "test_fit_temperature", "the logits multiplied by T",
             _TEMPERATURE_SEARCH.format(grid="torch.exp(torch.linspace(-5, 5, 4001))", scaled="logits * T"),
             "not multiplied"),
@@ -200,6 +205,20 @@ MISTAKES = [
     Mistake("fit_temperature", "test_fit_temperature", "a coarse grid of temperatures",
             _TEMPERATURE_SEARCH.format(grid="torch.arange(0.25, 10.01, 0.25)", scaled="logits / T"),
             "the best temperature is"),
+    Mistake("fit_temperature", "test_fit_temperature", "T returned as a tensor with its graph", '''
+def fit_temperature(logits, labels):
+    log_t = torch.zeros((), dtype=torch.float64, device=logits.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits.double() / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return log_t.exp()
+''', "still carries its graph"),
     Mistake("fit_temperature", "test_fit_temperature", "only temperatures above 1 searched",
             _TEMPERATURE_SEARCH.format(grid="torch.exp(torch.linspace(0, 5, 2001))", scaled="logits / T"),
             "the best temperature is"),
@@ -237,8 +256,32 @@ MISTAKES = [
             "swapped"),
     Mistake("distillation_loss", "test_distillation_loss", "the loss returned as a Python float",
             _distill(result="loss.item()"), "(no .item())"),
+    Mistake("fgsm", "test_fgsm", "the model left in eval mode", _fgsm().replace("    model.train(was_training)\n", ""),
+            "left the model in eval mode"),
+    Mistake("fgsm", "test_fgsm", "the attack's result returned with its graph",
+            _fgsm().replace(".detach()\n", "\n"), "still carries its graph"),
+    Mistake("fgsm", "test_fgsm", "the caller's x given a gradient", '''
+def fgsm(model, x, y, eps):
+    was_training = model.training
+    model.eval()
+    x.requires_grad_(True)
+    F.cross_entropy(model(x), y).backward()
+    model.train(was_training)
+    return (x + eps * x.grad.sign()).clamp(0.0, 1.0).detach()
+''', "changed its input tensor"),
+    Mistake("fgsm", "test_fgsm", "the model's parameters frozen for the attack and left frozen", '''
+def fgsm(model, x, y, eps):
+    was_training = model.training
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    model.train(was_training)
+    return (x + eps * grad.sign()).clamp(0.0, 1.0).detach()
+''', "changed whether the model's parameters need gradients"),
     Mistake("train_distilled_student", "test_train_distilled_student", "the student hides the teacher",
-            _TEACHER_INSIDE, "not a call to the teacher"),
+            _TEACHER_INSIDE, "the student's forward pass calls the teacher"),
     Mistake("train_distilled_student", "test_train_distilled_student", "a student too large",
             _student(width=16, epochs=1), "a quarter of the teacher's"),
     Mistake("train_distilled_student", "test_train_distilled_student", "two epochs of training",
@@ -325,6 +368,21 @@ def quantize(w, bits, per_channel=False):
 
 def dequantize(q, scale):
     return q.to(torch.float32) * scale
+'''),
+    Alternative("quantize", "per channel as the maximum over every axis but the first, rounding half away from zero", '''
+def quantize(w, bits, per_channel=False):
+    qmax = 2 ** (bits - 1) - 1
+    w = w.detach().float()
+    dims = tuple(range(1, w.dim())) if per_channel else tuple(range(w.dim()))
+    peak = w.abs().amax(dim=dims, keepdim=per_channel)
+    scale = torch.where(peak == 0, torch.ones_like(peak), peak / qmax)
+    r = w / scale
+    q = (torch.sign(r) * torch.floor(r.abs() + 0.5)).clamp(-qmax, qmax)
+    return q.to(torch.int8), scale
+
+
+def dequantize(q, scale):
+    return scale * q
 '''),
     Alternative("distillation_loss", "F.kl_div with batchmean, the book's hint", '''
 def distillation_loss(student_logits, teacher_logits, labels, T, alpha):

@@ -106,7 +106,8 @@ class Kernel(wire.Peer):
                 raise
         changed = {i: x for i, (x, b) in enumerate(zip(wire.leaves((args, kwargs)), before))
                    if b is not None and not same(x, b)}
-        moved = {key: (dict(m.state_dict()), str(next(m.parameters(), torch_cpu()).device))
+        moved = {key: (dict(m.state_dict()), str(next(m.parameters(), torch_cpu()).device), m.training,
+                       [p.requires_grad for p in m.parameters()])
                  for key, m in self.moved.items()}
         return {"value": value, "changed": changed, "rng": rng_state(context.get("rng", {})), "moved": moved,
                 "warnings": [[w.category.__name__, str(w.message)] for w in caught], "refused": refused}
@@ -123,8 +124,8 @@ def snapshot(x):
     np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
     if np is not None and isinstance(x, np.ndarray):
         return x.copy()
-    if torch is not None and isinstance(x, torch.Tensor):
-        return x.detach().clone()
+    if torch is not None and isinstance(x, torch.Tensor):  # its flags too: x.requires_grad_() changes x
+        return ("tensor", x.detach().clone(), x.requires_grad, x.grad is None)
     if torch is not None and isinstance(x, torch.Generator):
         return x.get_state()
     return None
@@ -132,6 +133,10 @@ def snapshot(x):
 
 def same(x, before):
     np = sys.modules["numpy"]
+    if isinstance(before, tuple) and before[:1] == ("tensor",):
+        _, before, requires_grad, no_grad = before
+        if x.requires_grad != requires_grad or (x.grad is None) != no_grad:
+            return False
     if hasattr(x, "get_state") and hasattr(x, "manual_seed"):  # a torch generator: compare states
         x = x.get_state()
     if hasattr(x, "detach"):
