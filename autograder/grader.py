@@ -9,6 +9,7 @@ functions return.
 """
 import ast
 import builtins
+import functools
 import json
 import os
 import shutil
@@ -143,6 +144,7 @@ def bring_in_student_names(kernel, namespace, proxied, names):
             del namespace[name], proxied[name]
 
 
+@functools.lru_cache(maxsize=None)
 def preloaded_modules(slug):
     """The modules the chapter's notebook imports (outside its test cells): its kernels load them
     before the student's first cell (see ``sandboxed/kernel.py``)."""
@@ -217,8 +219,8 @@ class WarmKernels:
             return None, threading.Event()
         self.ready.wait()
         kernel, done, self.ready = self.kernel, self.done, None
-        if kernel is not None and self.key != self.key_of(job):
-            kernel.close()
+        if kernel is not None and (self.key != self.key_of(job) or kernel.proc.poll() is not None):
+            kernel.close()  # made for other limits, or gone while it waited: the student gets a new one
             kernel = None
         return kernel, done
 

@@ -1,9 +1,11 @@
 """``grade``: autograde a whole class, one student at a time per worker, each in a sandbox.
 
-For each student a trusted grader process (``autograder.grader``) runs the tests and decides the
-points, while the student's code runs in a sandboxed kernel it starts. The grader process runs
-under a wall-clock limit; whatever happens to it, the student gets exactly one row with a status
-that says what happened, and the rest of the class is graded.
+A trusted grader process (``autograder.grader``) runs the tests and decides the points, while
+the student's code runs in a sandboxed kernel it starts, a new one for each student. Locally each
+worker keeps its grader process for the whole class (``GraderServer``); on a cluster each job
+starts its own. Each student's grading runs under a wall-clock limit; whatever happens, the
+student gets exactly one row with a status that says what happened, and the rest of the class is
+graded.
 """
 import contextlib
 import dataclasses
