@@ -197,8 +197,8 @@ class GraderServer:
     """A grader process that grades student after student (``python -m autograder.grader
     --serve``): one interpreter start, one import of torch and the course, one load of the
     reference solutions per worker instead of per student, and each next student's sandboxed
-    kernel started while the last one's result comes back. Jobs go in on its stdin; a line on a
-    pipe of its own says each result is written (its stdout is the log: test cells may print)."""
+    kernel started while the current one is graded. Jobs go in on its stdin; a line on a pipe of
+    its own says each result is written (its stdout is the log: test cells may print)."""
 
     def __init__(self, folder, threads):
         self.folder, self.threads = Path(folder), threads
@@ -247,11 +247,11 @@ class GraderServer:
         self.proc.wait()
         for record in self.folder.rglob("cgroup.json"):  # what a stopped grader's kernels left behind
             sandbox.Cgroup.remove_recorded(record)
-        for f in (self.proc.stdin,):
-            with contextlib.suppress(OSError):
-                f.close()
         with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        if self.answers is not None:  # once: a closed descriptor's number may be reused
             os.close(self.answers)
+            self.answers = None
 
 
 class ServerSlot:
