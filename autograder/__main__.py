@@ -72,6 +72,10 @@ def cmd_demo(args):
 def cmd_bench(args):
     from autograder.bench import bench, table
 
+    if args.projection:
+        from autograder.bench import projection
+        print("\n".join(projection()))
+        return
     rows, compute = bench(args.assignment, args.n, tuple(args.workers), nbgrader=not args.no_nbgrader)
     print(table(args.assignment, args.n, rows, compute))
 
@@ -124,6 +128,9 @@ def parser():
     b.add_argument("--n", type=int, default=30, help="submissions in the class (default: 30)")
     b.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time (default: 1 2)")
     b.add_argument("--no-nbgrader", action="store_true", help="skip plain nbgrader (it takes longest)")
+    b.add_argument("--projection", action="store_true",
+                   help="instead: every chapter's complete notebook, and how long 1,000 students take on 1, 10, 100 "
+                        "machines like this one")
     b.set_defaults(run=cmd_bench)
     return p
 

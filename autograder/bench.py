@@ -116,3 +116,30 @@ def table(slug, n, rows, compute):
         lines += ["", f"overhead per submission (ours with 1 worker, less the notebook's compute): "
                       f"{serial[0] / n - compute:.2f} s"]
     return "\n".join(lines)
+
+
+def projection(workers=2, per_chapter=4, students=1000):
+    """Each released chapter's complete notebook graded ``per_chapter`` times with ``workers``
+    workers; the steady time per student per worker (each worker's first student, which starts
+    its grader process, left out) and what ``students`` students take on 1, 10 and 100 machines
+    like this one. Returns the report's lines."""
+    from autograder import chapters
+    from autograder.grading import grade
+
+    lines, total = ["| chapter | seconds per student per worker |", "|---|---|"], 0.0
+    with tempfile.TemporaryDirectory(prefix="dlcourse-projection-") as tmp:
+        for slug in chapters.released():
+            for i in range(per_chapter):
+                submissions.write(submissions.complete(slug), Path(tmp) / slug / f"s{i}" / f"{slug}.ipynb")
+            results = grade(Path(tmp) / slug, slug, Path(tmp) / f"graded-{slug}", workers=workers, progress=False)
+            steady = sorted(r.seconds for r in results)[: per_chapter - workers] or [r.seconds for r in results]
+            seconds = sum(steady) / len(steady)
+            total += seconds
+            lines.append(f"| {slug} | {seconds:.1f} |")
+    per_student = total / workers  # one machine runs ``workers`` students at a time
+    lines += [f"| all | {total:.1f} |", "", f"one student's {len(chapters.released())} chapters: {per_student:.0f} s "
+              f"on a machine like this one ({workers} workers)"]
+    for machines in (1, 10, 100):
+        hours = students * per_student / machines / 3600
+        lines.append(f"{students:,} students on {machines} machine(s): {hours:.2f} h")
+    return lines
