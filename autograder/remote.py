@@ -46,8 +46,12 @@ class StudentKernel(wire.Peer):
     # few kinds of objects listed in ``readable``; never arithmetic, never a class or a module.
     serves = ("call", "list", "len", "getitem", "getattr")
 
-    def __init__(self, scratch, device="cpu", threads=1, memory_bytes=0, sandboxed=True, preload=()):
+    def __init__(self, scratch, device="cpu", threads=1, memory_bytes=0, sandboxed=True, preload=None):
         self.scratch = Path(scratch)
+        # torch's random state goes with a call only where the chapter uses torch: a grader that
+        # imported torch for an earlier student must not make this kernel import it mid-call.
+        self.shares_torch = preload is None or any(name.split(".")[0] == "torch" for name in preload)
+        preload = preload or ()
         self.cgroup = sandbox.Cgroup.create(memory_bytes) if sandboxed else None
         if self.cgroup is not None:
             self.cgroup.record(Path(scratch).parent / "cgroup.json")
@@ -243,7 +247,7 @@ class StudentKernel(wire.Peer):
 
         self._depth += 1
         try:
-            shared = rng_state()
+            shared = {k: v for k, v in rng_state().items() if self.shares_torch or k not in ("torch", "cuda")}
             context = {"rng": shared, "rules": checks.active_rules(), "np_err": _np_errstate()}
             if "torch" in sys.modules:
                 context["grad"] = sys.modules["torch"].is_grad_enabled()

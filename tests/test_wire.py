@@ -312,3 +312,16 @@ def test_a_kernel_that_exits_is_reported_dead(tmp_path):
             k.lookup(["relu"])
     finally:
         k.close()
+
+
+def test_a_chapter_without_torch_never_makes_its_kernel_import_torch(tmp_path):
+    """The grader has torch loaded (here, always); a kernel for a numpy-only chapter is not sent
+    torch's random state, so student code never imports torch by way of a call (which could fail
+    on its own, say, with the memory of a student who used all of it)."""
+    k = StudentKernel(tmp_path, preload=("numpy",))
+    try:
+        assert k.run_cell("import sys\ndef torch_loaded():\n    return 'torch' in sys.modules", None) is None
+        (torch_loaded,) = names(k, "torch_loaded")
+        assert torch_loaded() is False
+    finally:
+        k.close()
